@@ -1,0 +1,27 @@
+"""Real data sources, all loaded into :class:`LabeledImages`."""
+
+from synthaug.data.labeled import LabeledImages, to_signed_unit, to_uint8
+from synthaug.data.sources import (
+    FASHION_MNIST_CLASSES,
+    FASHION_MNIST_ROOT,
+    from_arrays,
+    from_dataset,
+    from_hf,
+    from_image_folder,
+    load_digits,
+    load_fashion_mnist,
+)
+
+__all__ = [
+    "FASHION_MNIST_CLASSES",
+    "FASHION_MNIST_ROOT",
+    "LabeledImages",
+    "from_arrays",
+    "from_dataset",
+    "from_hf",
+    "from_image_folder",
+    "load_digits",
+    "load_fashion_mnist",
+    "to_signed_unit",
+    "to_uint8",
+]

@@ -1,0 +1,299 @@
+"""Training any registered generator with Lightning.
+
+:func:`fit` wires three pieces together: :class:`GeneratorModule` (the LightningModule around a
+:class:`~synthaug.generators.ConditionalGenerator`), :class:`ImagesDataModule` (seeded, resumable
+batches of a :class:`~synthaug.data.LabeledImages`) and :class:`SampleGridCallback` (a per-class
+sample grid PNG per epoch). Lightning supplies the loop, progress bar, logging, checkpoints,
+resume and the distributed strategies.
+
+Runs are reproducible: weights are initialised from ``seed``, batches are shuffled by a sampler
+seeded with ``(seed, epoch)``, and the training noise comes from a ``torch.Generator`` whose state is
+saved in every checkpoint, so a run resumed from a mid-epoch checkpoint ends with the same weights
+as an uninterrupted one. The global RNG is never used.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from torch.utils.data import DataLoader, Sampler
+
+from synthaug.data.labeled import LabeledImages, to_signed_unit
+from synthaug.generators.base import ConditionalGenerator, get_family
+from synthaug.visualize import class_grid, save_image_grid
+
+log = logging.getLogger(__name__)
+
+
+class EpochShuffleSampler(Sampler[int]):
+    """Shuffles with a permutation drawn from ``seed + epoch`` and keeps this rank's share.
+
+    Like ``DistributedSampler`` (pads by wrapping around so every rank gets the same count), plus
+    ``resume_from(epoch, skip)``: the next pass over ``epoch`` leaves out the first ``skip`` indices.
+    """
+
+    def __init__(self, size: int, *, seed: int, rank: int = 0, world_size: int = 1) -> None:
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is outside world_size {world_size}")
+        self.size, self.seed, self.rank, self.world_size = size, seed, rank, world_size
+        self.num_samples = -(-size // world_size)  # ceil
+        self.epoch = 0
+        self._resume: tuple[int, int] | None = None
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def resume_from(self, epoch: int, skip: int) -> None:
+        self.epoch, self._resume = epoch, (epoch, skip)
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+    def __iter__(self) -> Iterator[int]:
+        order = torch.randperm(self.size, generator=torch.Generator().manual_seed(self.seed + self.epoch))
+        padded = order.repeat(-(-self.num_samples * self.world_size // self.size))[: self.num_samples * self.world_size]
+        mine = padded[self.rank :: self.world_size]
+        if self._resume is not None:
+            epoch, skip = self._resume
+            self._resume = None
+            if epoch == self.epoch:
+                mine = mine[skip:]
+        return iter(mine.tolist())
+
+
+class ImagesDataModule(L.LightningDataModule):
+    """Training batches ``(uint8 images, int64 labels)`` of a :class:`LabeledImages`, resumable mid-epoch.
+
+    It counts the batches trained in the current epoch and saves that count in checkpoints; on
+    resume the sampler skips exactly those, so training continues with the batch it would have seen.
+    """
+
+    def __init__(self, data: LabeledImages, *, batch_size: int = 64, seed: int = 0, num_workers: int = 0) -> None:
+        super().__init__()
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.data, self.batch_size, self.seed, self.num_workers = data, batch_size, seed, num_workers
+        self._epoch, self._batches = 0, 0
+        self._resume: tuple[int, int] | None = None
+
+    def train_dataloader(self) -> DataLoader:
+        rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
+        sampler = EpochShuffleSampler(len(self.data), seed=self.seed, rank=rank, world_size=world)
+        batch_size = min(self.batch_size, len(sampler))
+        if batch_size < self.batch_size:
+            log.info("batch_size lowered from %d to %d: each rank has only %d images", self.batch_size, batch_size, len(sampler))
+        if self._resume is not None:
+            epoch, batches = self._resume
+            if batches >= len(sampler) // batch_size:  # the checkpoint closed its epoch
+                epoch, batches = epoch + 1, 0
+            sampler.resume_from(epoch, batches * batch_size)
+            self._epoch, self._batches = epoch, batches
+            self._resume = None
+        return DataLoader(
+            self.data,
+            batch_size=batch_size,
+            sampler=sampler,
+            drop_last=True,
+            # Seeds the workers; without it the DataLoader draws that seed from the global RNG.
+            generator=torch.Generator().manual_seed(self.seed),
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        trainer = self.trainer
+        if trainer is not None and trainer.training:
+            if trainer.current_epoch != self._epoch:
+                self._epoch, self._batches = trainer.current_epoch, 0
+            self._batches += 1
+        return batch
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"epoch": self._epoch, "batches": self._batches, "seed": self.seed, "batch_size": self.batch_size}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        if (state_dict["seed"], state_dict["batch_size"]) != (self.seed, self.batch_size):
+            raise ValueError(
+                f"the checkpoint was trained with seed={state_dict['seed']}, batch_size={state_dict['batch_size']}; "
+                f"resume with the same values (got seed={self.seed}, batch_size={self.batch_size})"
+            )
+        self._resume = (state_dict["epoch"], state_dict["batches"])
+
+
+class GeneratorModule(L.LightningModule):
+    """LightningModule training one :class:`ConditionalGenerator` by minimising its ``loss``.
+
+    Args:
+        family: registered generator family, e.g. ``"vae"``.
+        config: that family's config as a dict (including ``num_classes`` and ``image_shape``).
+        class_names: one per class.
+        lr: Adam learning rate; defaults to the family's ``default_lr``.
+        seed: seeds the weight initialisation and the training noise (offset by the rank).
+    """
+
+    def __init__(
+        self, family: str, config: dict[str, Any], class_names: list[str], lr: float | None = None, seed: int = 0
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        cls = get_family(family)
+        # Initialise from the seed without leaving a trace in the global RNG.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.generator: ConditionalGenerator = cls(cls.config_class.from_dict(config), class_names)
+        self.lr = lr if lr is not None else cls.default_lr
+        self._noise: torch.Generator | None = None
+        self._noise_state: torch.Tensor | None = None
+
+    def on_fit_start(self) -> None:
+        self._noise = torch.Generator(device=self.device)
+        self._noise.manual_seed(self.hparams.seed * 1000 + self.global_rank)
+        if self._noise_state is not None:
+            self._noise.set_state(self._noise_state)
+            self._noise_state = None
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        images, labels = batch
+        losses = self.generator.loss(to_signed_unit(images), labels, generator=self._noise)
+        self.log_dict({f"train/{k}": v.detach() for k, v in losses.items()}, prog_bar=True, on_step=True)
+        return losses["loss"]
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.generator.parameters(), lr=self.lr)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if self._noise is not None:
+            checkpoint["synthaug_noise_rng"] = self._noise.get_state()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self._noise_state = checkpoint.get("synthaug_noise_rng")
+
+
+class SampleGridCallback(Callback):
+    """Writes ``dirpath/epoch=NNNN.png``: ``per_class`` samples of each class (one class per row), fixed seed."""
+
+    def __init__(self, dirpath: str | os.PathLike, *, per_class: int = 8, every_n_epochs: int = 1, seed: int = 0) -> None:
+        self.dirpath, self.per_class, self.every_n_epochs, self.seed = Path(dirpath), per_class, every_n_epochs, seed
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.is_global_zero or self.every_n_epochs < 1 or (trainer.current_epoch + 1) % self.every_n_epochs:
+            return
+        generator = pl_module.generator
+        was_training = generator.training
+        generator.eval()
+        images = class_grid(generator, self.per_class, seed=self.seed)
+        generator.train(was_training)
+        save_image_grid(images, self.dirpath / f"epoch={trainer.current_epoch:04d}.png", nrow=self.per_class)
+
+
+def fit(
+    data: LabeledImages,
+    generator: str = "vae",
+    *,
+    out: str | os.PathLike = "synthaug-run",
+    max_steps: int | None = 2000,
+    max_epochs: int | None = None,
+    batch_size: int = 64,
+    lr: float | None = None,
+    seed: int = 0,
+    num_workers: int = 0,
+    accelerator: str = "auto",
+    devices: int | str | list[int] = "auto",
+    strategy: str | Any = "auto",
+    precision: str | int | None = None,
+    ckpt_path: str | os.PathLike | None = None,
+    checkpoint_every_n_steps: int | None = None,
+    keep_checkpoints: int = 1,
+    grid_every_n_epochs: int = 1,
+    logger: Literal["csv", "tensorboard"] | bool = "csv",
+    progress_bar: bool = True,
+    trainer_kwargs: dict[str, Any] | None = None,
+    **options: Any,
+) -> ConditionalGenerator:
+    """Train a class-conditional generator on ``data`` and save it to ``out/generator``.
+
+    Args:
+        data: the real labelled images (see :mod:`synthaug.data`).
+        generator: registered family name (``synthaug.generators.GENERATORS``).
+        out: run directory: ``generator/`` (the saved model), ``checkpoints/`` (Lightning, with
+            ``last.ckpt``), ``logs/version_N/`` (metrics, one version per run), ``samples/`` (a grid per epoch) and ``samples.png``.
+        max_steps: optimiser steps; ``None`` to stop by ``max_epochs`` only.
+        ckpt_path: a Lightning checkpoint (or ``"last"``) to resume from; the same data, seed and
+            batch size continue exactly where the checkpoint left off.
+        checkpoint_every_n_steps: save a checkpoint every so many steps (default: every epoch).
+        keep_checkpoints: how many periodic checkpoints to keep (``-1``: all), besides ``last.ckpt``.
+        accelerator, devices, strategy, precision: passed to ``lightning.Trainer`` (e.g.
+            ``devices=2, strategy="ddp"``).
+        trainer_kwargs: any other ``lightning.Trainer`` arguments.
+        **options: the family's hyper-parameters, e.g. ``latent_dim=16`` for ``"vae"``.
+
+    Returns:
+        The trained generator in eval mode.
+
+    Example:
+        >>> from synthaug.data import load_digits
+        >>> gen = synthaug.fit(load_digits(), "vae", out="runs/digits", max_steps=1500)  # doctest: +SKIP
+    """
+    if not isinstance(data, LabeledImages):
+        raise TypeError(
+            f"data must be a synthaug.data.LabeledImages, got {type(data).__name__}; load it with "
+            "synthaug.data.from_arrays / from_dataset / from_image_folder / from_hf"
+        )
+    if max_steps is None and max_epochs is None:
+        raise ValueError("give max_steps or max_epochs (or both)")
+    if (max_steps is not None and max_steps < 1) or (max_epochs is not None and max_epochs < 1):
+        raise ValueError(f"max_steps and max_epochs must be >= 1, got {max_steps} and {max_epochs}")
+    cls = get_family(generator)
+    config = cls.config_class.from_dict({"num_classes": data.num_classes, "image_shape": data.image_shape, **options})
+    out = Path(out)
+    module = GeneratorModule(generator, config.to_dict(), list(data.class_names), lr=lr, seed=seed)
+    datamodule = ImagesDataModule(data, batch_size=batch_size, seed=seed, num_workers=num_workers)
+
+    loggers: list[Any] = []
+    if logger == "csv" or logger is True:
+        loggers.append(CSVLogger(out, name="logs"))
+    elif logger == "tensorboard":
+        loggers.append(TensorBoardLogger(out, name="logs"))
+    elif logger is not False:
+        raise ValueError(f"logger must be 'csv', 'tensorboard' or False, got {logger!r}")
+    checkpoint = ModelCheckpoint(
+        dirpath=out / "checkpoints",
+        filename="{epoch}-{step}",
+        every_n_train_steps=checkpoint_every_n_steps,
+        save_top_k=keep_checkpoints,
+        save_last=True,
+    )
+    kwargs: dict[str, Any] = {
+        "max_steps": max_steps if max_steps is not None else -1,
+        "max_epochs": max_epochs if max_epochs is not None else -1,
+        "accelerator": accelerator,
+        "devices": devices,
+        "strategy": strategy,
+        "default_root_dir": out,
+        "logger": loggers or False,
+        "callbacks": [checkpoint, SampleGridCallback(out / "samples", every_n_epochs=grid_every_n_epochs, seed=seed)],
+        "enable_progress_bar": progress_bar,
+        "enable_model_summary": False,
+        "log_every_n_steps": 10,
+        # The data module shards by rank itself so that resume stays exact; see EpochShuffleSampler.
+        "use_distributed_sampler": False,
+    }
+    if precision is not None:
+        kwargs["precision"] = precision
+    kwargs.update(trainer_kwargs or {})
+    trainer = L.Trainer(**kwargs)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+
+    trained = module.generator.eval()
+    if trainer.is_global_zero:
+        trained.save(out / "generator")
+        save_image_grid(class_grid(trained, 8, seed=seed), out / "samples.png", nrow=8)
+    return trained
