@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -290,7 +291,11 @@ def fit(
         kwargs["precision"] = precision
     kwargs.update(trainer_kwargs or {})
     trainer = L.Trainer(**kwargs)
-    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    with warnings.catch_warnings():
+        # ImagesDataModule resumes mid-epoch exactly (it checkpoints its position), which
+        # Lightning cannot see from the DataLoader and warns about.
+        warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before the epoch ended")
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
 
     trained = module.generator.eval()
     if trainer.is_global_zero:
