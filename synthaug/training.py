@@ -283,7 +283,8 @@ def fit(
         "callbacks": [checkpoint, SampleGridCallback(out / "samples", every_n_epochs=grid_every_n_epochs, seed=seed)],
         "enable_progress_bar": progress_bar,
         "enable_model_summary": False,
-        "log_every_n_steps": 10,
+        # Lightning warns when an epoch is shorter than the logging interval.
+        "log_every_n_steps": max(1, min(10, len(data) // batch_size)),
         # The data module shards by rank itself so that resume stays exact; see EpochShuffleSampler.
         "use_distributed_sampler": False,
     }

@@ -21,8 +21,10 @@ from synthaug.generators.base import ConditionalGenerator, GeneratorConfig, rand
 @dataclass
 class VAEConfig(GeneratorConfig):
     latent_dim: int = 32
-    base_channels: int = 32
-    max_channels: int = 256
+    #: channels at full resolution, doubled at each halving up to max_channels; 16 keeps a
+    #: 28x28 step near 0.15 s on 2 CPU cores.
+    base_channels: int = 16
+    max_channels: int = 128
     embed_dim: int = 32
     #: weight of the KL term (beta-VAE, Higgins et al. 2017); 1 is the true ELBO.
     beta: float = 1.0

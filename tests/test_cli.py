@@ -1,0 +1,74 @@
+"""The command line, end to end on real data, and its examples."""
+
+import runpy
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import synthaug
+from synthaug.cli import main
+
+TINY_SET = ["--set", "latent_dim=8", "--set", "base_channels=8", "--set", "max_channels=16", "--set", "embed_dim=4"]
+
+
+@pytest.mark.parametrize("command", ["demo", "fit", "sample"])
+def test_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--help"])
+    assert exit_.value.code == 0
+    assert "usage: synthaug " + command in capsys.readouterr().out
+
+
+def test_fit_then_sample_png_and_npz(tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main(["fit", "--data", "digits", "--per-class", "10", "--max-steps", "4", "--batch-size", "20",
+                 "--out", str(out), "--no-progress", *TINY_SET])  # fmt: skip
+    assert code == 0 and (out / "generator" / "model.safetensors").is_file()
+    assert synthaug.load(out / "generator").config.latent_dim == 8
+    code = main(["sample", str(out / "generator"), "--per-class", "3", "--classes", "2", "5",
+                 "--png", str(tmp_path / "grid.png"), "--npz", str(tmp_path / "s.npz")])  # fmt: skip
+    assert code == 0 and (tmp_path / "grid.png").is_file()
+    npz = np.load(tmp_path / "s.npz")
+    assert npz["images"].shape == (6, 1, 8, 8) and npz["images"].dtype == np.uint8
+    assert npz["labels"].tolist() == [2, 2, 2, 5, 5, 5] and list(npz["class_names"]) == list("0123456789")
+
+
+def test_fit_on_fashion_mnist(fashion_root, tmp_path):
+    code = main(["fit", "--data", "fashion-mnist", "--per-class", "3", "--max-steps", "2", "--batch-size", "10",
+                 "--out", str(tmp_path), "--no-progress", *TINY_SET])  # fmt: skip
+    generator = synthaug.load(tmp_path / "generator")
+    assert code == 0 and generator.image_shape == (1, 28, 28) and generator.class_names[9] == "Ankle boot"
+
+
+def test_demo(tmp_path, capsys):
+    assert main(["demo", "--steps", "30", "--out", str(tmp_path), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "where everything went" in printed and str(tmp_path / "samples.png") in printed
+    assert (tmp_path / "samples.png").is_file() and (tmp_path / "generator" / "config.json").is_file()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [(["fit", "--data", "imagenet", "--out", "x"], "--data must be one of"),
+     (["fit", "--data", "digits", "--set", "latent_dim"], "KEY=VALUE"),
+     (["sample", "nowhere", "--png", "x.png"], "does not exist"),
+     (["sample", "nowhere"], "give --png PATH and/or --npz PATH")],
+)  # fmt: skip
+def test_errors_are_one_clear_line(argv, message, capsys):
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_sampling_an_unknown_class(tmp_path, capsys):
+    main(["fit", "--data", "digits", "--per-class", "5", "--max-steps", "1", "--out", str(tmp_path), "--no-progress", *TINY_SET])
+    assert main(["sample", str(tmp_path / "generator"), "--classes", "12", "--png", str(tmp_path / "g.png")]) == 2
+    assert "cannot sample labels [12]" in capsys.readouterr().err
+
+
+def test_quickstart_example(tmp_path, monkeypatch):
+    script = Path(__file__).parents[1] / "examples" / "quickstart.py"
+    monkeypatch.setattr(sys, "argv", [str(script), "--steps", "5", "--out", str(tmp_path)])
+    runpy.run_path(str(script), run_name="__main__")
+    assert (tmp_path / "sevens.png").is_file()

@@ -1,0 +1,99 @@
+"""Training through Lightning: outputs, exact resume, DDP, and that the model really learns."""
+
+import glob
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from sklearn.linear_model import LogisticRegression
+
+import synthaug
+from synthaug.training import EpochShuffleSampler
+from tests.conftest import QUIET, TINY_VAE
+
+
+@pytest.fixture(scope="module")
+def small(digits):
+    return digits.subset(20, seed=0)  # 200 images: 6 batches of 32 per epoch
+
+
+def test_fit_writes_generator_grids_checkpoints_and_logs(small, tmp_path):
+    state = torch.get_rng_state()
+    gen = synthaug.fit(small, "vae", out=tmp_path, max_steps=12, batch_size=32, progress_bar=False, **TINY_VAE)
+    assert torch.equal(state, torch.get_rng_state()), "training must not touch the global RNG"
+    assert not gen.training and gen.class_names == small.class_names
+    assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == ["epoch=0000.png", "epoch=0001.png"]
+    grid = np.array(Image.open(tmp_path / "samples" / "epoch=0001.png"))
+    assert grid.shape[0] > grid.shape[1]  # 10 class rows x 8 samples
+    assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
+    assert glob.glob(str(tmp_path / "logs" / "version_0" / "metrics.csv"))
+    loaded = synthaug.load(tmp_path / "generator")
+    assert all(torch.equal(a, b) for a, b in zip(gen.state_dict().values(), loaded.state_dict().values()))
+
+
+def test_resume_mid_epoch_gives_identical_weights(small, tmp_path):
+    opts = {"max_steps": 16, "batch_size": 32, **QUIET, **TINY_VAE}
+    # 16 steps in one go, checkpointing every 8: step 8 falls in the middle of the second epoch.
+    whole = synthaug.fit(small, "vae", out=tmp_path / "a", checkpoint_every_n_steps=8, keep_checkpoints=-1, **opts)
+    (halfway,) = glob.glob(str(tmp_path / "a" / "checkpoints" / "*step=8.ckpt"))
+    resumed = synthaug.fit(small, "vae", out=tmp_path / "b", ckpt_path=halfway, **opts)
+    for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_resume_with_another_batch_size_is_refused(small, tmp_path):
+    synthaug.fit(small, "vae", out=tmp_path, max_steps=2, batch_size=32, **QUIET, **TINY_VAE)
+    with pytest.raises(ValueError, match="resume with the same values"):
+        synthaug.fit(small, "vae", out=tmp_path, max_steps=4, batch_size=16, ckpt_path="last", **QUIET, **TINY_VAE)
+
+
+def test_ddp_spawn_on_two_cpu_processes(small, tmp_path):
+    gen = synthaug.fit(
+        small, "vae", out=tmp_path, max_steps=3, batch_size=16, accelerator="cpu", devices=2, strategy="ddp_spawn",
+        **QUIET, **TINY_VAE,
+    )  # fmt: skip
+    loaded = synthaug.load(tmp_path / "generator")
+    assert all(torch.equal(a, b) for a, b in zip(gen.state_dict().values(), loaded.state_dict().values()))
+    assert loaded.sample([0, 9]).shape == (2, 1, 8, 8)
+
+
+def test_sampler_shards_evenly_and_resumes():
+    ranks = [list(EpochShuffleSampler(10, seed=3, rank=r, world_size=3)) for r in range(3)]
+    assert [len(r) for r in ranks] == [4, 4, 4] and set(sum(ranks, [])) == set(range(10))
+    sampler = EpochShuffleSampler(10, seed=3)
+    sampler.set_epoch(2)
+    full = list(sampler)
+    sampler.resume_from(2, skip=4)
+    assert list(sampler) == full[4:] and list(sampler) == full  # the skip applies to one pass only
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [({"max_steps": 0}, ValueError, "must be >= 1"), ({"max_steps": None}, ValueError, "max_steps or max_epochs"),
+     ({"generator": "gann"}, ValueError, "known families"), ({"latent": 3}, TypeError, "valid options")],
+)  # fmt: skip
+def test_fit_rejects_bad_arguments(small, tmp_path, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        synthaug.fit(small, out=tmp_path, **{**QUIET, **kwargs})
+
+
+def test_fit_rejects_raw_tensors(small, tmp_path):
+    with pytest.raises(TypeError, match="from_arrays"):
+        synthaug.fit((small.images, small.labels), out=tmp_path)
+
+
+def _recognised(gen, clf):
+    labels = torch.arange(10).repeat_interleave(50)
+    fake = (gen.sample(labels, generator=torch.Generator().manual_seed(0)) + 1) / 2
+    return (clf.predict(fake.flatten(1).numpy()) == labels.numpy()).mean()
+
+
+def test_vae_learns_class_conditional_digits(digits, tmp_path):
+    """A classifier trained on real digits must recognise the samples' intended classes."""
+    clf = LogisticRegression(max_iter=2000).fit(digits.images.flatten(1).numpy() / 255, digits.labels.numpy())
+    opts = {"base_channels": 16, "max_channels": 32}
+    untrained = synthaug.fit(digits, out=tmp_path / "a", max_steps=1, **QUIET, **opts)
+    trained = synthaug.fit(digits, out=tmp_path / "b", max_steps=400, **QUIET, **opts)
+    assert _recognised(untrained, clf) < 0.3
+    assert _recognised(trained, clf) > 0.9
