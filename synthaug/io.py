@@ -29,13 +29,24 @@ class CorruptSaveError(ValueError):
     """A saved generator directory is incomplete, modified, or not one synthaug can read."""
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename: readers see all or nothing."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     with open(tmp, "wb") as f:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def _serialize(generator: ConditionalGenerator) -> bytes:
+    state = {name: t.detach().cpu().contiguous() for name, t in generator.state_dict().items()}
+    return save_safetensors(state, metadata={"family": generator.family})
+
+
+def weights_sha256(generator: ConditionalGenerator) -> str:
+    """sha256 of the generator's weights file, as :func:`save` records it in ``config.json``."""
+    return hashlib.sha256(_serialize(generator)).hexdigest()
 
 
 def save(generator: ConditionalGenerator, path: str | os.PathLike) -> Path:
@@ -48,9 +59,8 @@ def save(generator: ConditionalGenerator, path: str | os.PathLike) -> Path:
 
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    state = {name: t.detach().cpu().contiguous() for name, t in generator.state_dict().items()}
-    blob = save_safetensors(state, metadata={"family": generator.family})
-    _atomic_write(path / WEIGHTS_NAME, blob)
+    blob = _serialize(generator)
+    atomic_write(path / WEIGHTS_NAME, blob)
     meta = {
         "library": "synthaug",
         "library_version": __version__,
@@ -60,7 +70,7 @@ def save(generator: ConditionalGenerator, path: str | os.PathLike) -> Path:
         "class_names": list(generator.class_names),
         "weights": {"file": WEIGHTS_NAME, "bytes": len(blob), "sha256": hashlib.sha256(blob).hexdigest()},
     }
-    _atomic_write(path / CONFIG_NAME, (json.dumps(meta, indent=2) + "\n").encode())
+    atomic_write(path / CONFIG_NAME, (json.dumps(meta, indent=2) + "\n").encode())
     return path
 
 

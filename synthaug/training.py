@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import os
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,49 +24,14 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader
 
 from synthaug.data.labeled import LabeledImages, to_signed_unit
 from synthaug.generators.base import ConditionalGenerator, get_family
+from synthaug.sampling import EpochShuffleSampler
 from synthaug.visualize import class_grid, save_image_grid
 
 log = logging.getLogger(__name__)
-
-
-class EpochShuffleSampler(Sampler[int]):
-    """Shuffles with a permutation drawn from ``seed + epoch`` and keeps this rank's share.
-
-    Like ``DistributedSampler`` (pads by wrapping around so every rank gets the same count), plus
-    ``resume_from(epoch, skip)``: the next pass over ``epoch`` leaves out the first ``skip`` indices.
-    """
-
-    def __init__(self, size: int, *, seed: int, rank: int = 0, world_size: int = 1) -> None:
-        if not 0 <= rank < world_size:
-            raise ValueError(f"rank {rank} is outside world_size {world_size}")
-        self.size, self.seed, self.rank, self.world_size = size, seed, rank, world_size
-        self.num_samples = -(-size // world_size)  # ceil
-        self.epoch = 0
-        self._resume: tuple[int, int] | None = None
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def resume_from(self, epoch: int, skip: int) -> None:
-        self.epoch, self._resume = epoch, (epoch, skip)
-
-    def __len__(self) -> int:
-        return self.num_samples
-
-    def __iter__(self) -> Iterator[int]:
-        order = torch.randperm(self.size, generator=torch.Generator().manual_seed(self.seed + self.epoch))
-        padded = order.repeat(-(-self.num_samples * self.world_size // self.size))[: self.num_samples * self.world_size]
-        mine = padded[self.rank :: self.world_size]
-        if self._resume is not None:
-            epoch, skip = self._resume
-            self._resume = None
-            if epoch == self.epoch:
-                mine = mine[skip:]
-        return iter(mine.tolist())
 
 
 class ImagesDataModule(L.LightningDataModule):

@@ -28,3 +28,20 @@ def fashion_root():
 @pytest.fixture
 def rng():
     return torch.Generator().manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def digits_generator(digits, tmp_path_factory):
+    """A small VAE trained briefly on the digits (good enough to tell its classes apart), saved to disk."""
+    import synthaug
+
+    out = tmp_path_factory.mktemp("digits_vae")
+    synthaug.fit(digits, "vae", out=out, max_steps=150, base_channels=8, max_channels=16, **QUIET)
+    return synthaug.load(out / "generator")
+
+
+@pytest.fixture(scope="session")
+def digits_bank(digits_generator, tmp_path_factory):
+    from synthaug.bank import SyntheticBank
+
+    return SyntheticBank.generate(digits_generator, path=tmp_path_factory.mktemp("bank"), per_class=40, shard_size=64)

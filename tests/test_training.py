@@ -9,7 +9,7 @@ from PIL import Image
 from sklearn.linear_model import LogisticRegression
 
 import synthaug
-from synthaug.training import EpochShuffleSampler
+from synthaug.sampling import EpochShuffleSampler
 from tests.conftest import QUIET, TINY_VAE
 
 

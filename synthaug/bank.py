@@ -1,0 +1,386 @@
+"""SyntheticBank: a pre-generated pool of class-conditional samples on disk, memory-mapped for reading.
+
+Layout of a bank directory::
+
+    plan.json                  what is being generated (written first; a resumed run must match it)
+    shards/00000.images.npy    uint8 (n, C, H, W)
+    shards/00000.labels.npy    int64 (n,)
+    ...
+    manifest.json              written last, once every shard is on disk, with each file's sha256
+
+Shard ``k`` holds a fixed slice of the (class-sorted) labels and is sampled from a
+``torch.Generator`` seeded by ``(seed, k)``, so its bytes do not depend on which process wrote it,
+how many processes there were, or whether the run was interrupted and resumed. Generation runs
+through Lightning's ``Trainer.predict`` with a prediction writer: on several devices or nodes each
+rank samples and writes its own share of the shards.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import BasePredictionWriter
+from torch.utils.data import DataLoader
+
+from synthaug.data.labeled import to_uint8
+from synthaug.generators.base import ConditionalGenerator
+from synthaug.io import atomic_write, weights_sha256
+
+FORMAT_VERSION = 1
+PLAN_NAME = "plan.json"
+MANIFEST_NAME = "manifest.json"
+
+
+class BankError(ValueError):
+    """A bank directory is incomplete, modified, or does not match what was asked of it."""
+
+
+def _shard_seed(seed: int, shard: int) -> int:
+    return int(np.random.SeedSequence([seed, shard]).generate_state(1, np.uint64)[0] >> 1)
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _shard_files(index: int) -> tuple[str, str]:
+    return f"shards/{index:05d}.images.npy", f"shards/{index:05d}.labels.npy"
+
+
+class _Plan:
+    """Which labels go in which shard."""
+
+    def __init__(self, counts: Sequence[int], shard_size: int) -> None:
+        self.labels = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
+        self.shard_size = shard_size
+        self.num_shards = -(-len(self.labels) // shard_size)
+
+    def shard_labels(self, index: int) -> np.ndarray:
+        return self.labels[index * self.shard_size : (index + 1) * self.shard_size]
+
+
+class _SampleShards(L.LightningModule):
+    """``predict_step`` turns a shard index into that shard's uint8 samples."""
+
+    def __init__(self, generator: ConditionalGenerator, plan: _Plan, seed: int, batch_size: int) -> None:
+        super().__init__()
+        self.generator = generator.eval().requires_grad_(False)
+        self.plan, self.seed, self.batch_size = plan, seed, batch_size
+
+    def predict_step(self, batch: Any, batch_idx: int) -> tuple[int, np.ndarray, np.ndarray]:
+        index = int(batch)
+        labels = self.plan.shard_labels(index)
+        rng = torch.Generator().manual_seed(_shard_seed(self.seed, index))
+        chunks = [
+            to_uint8(self.generator.sample(torch.from_numpy(chunk), generator=rng)).cpu()
+            for chunk in np.array_split(labels, -(-len(labels) // self.batch_size))
+        ]
+        return index, torch.cat(chunks).numpy(), labels
+
+
+class _ShardWriter(BasePredictionWriter):
+    def __init__(self, root: Path) -> None:
+        super().__init__(write_interval="batch")
+        self.root = root
+
+    def write_on_batch_end(self, trainer, pl_module, prediction, batch_indices, batch, batch_idx, dataloader_idx):  # noqa: ANN001
+        index, images, labels = prediction
+        images_file, labels_file = _shard_files(index)
+        # Images first, labels last: a shard counts as finished once its labels file exists.
+        atomic_write(self.root / images_file, _npy_bytes(images))
+        atomic_write(self.root / labels_file, _npy_bytes(labels))
+
+
+def _shard_is_complete(root: Path, index: int, count: int, image_shape: Sequence[int]) -> bool:
+    images_file, labels_file = (root / name for name in _shard_files(index))
+    if not (images_file.is_file() and labels_file.is_file()):
+        return False
+    try:
+        images = np.load(images_file, mmap_mode="r", allow_pickle=False)
+        labels = np.load(labels_file, mmap_mode="r", allow_pickle=False)
+    except ValueError:
+        return False
+    return images.shape == (count, *image_shape) and images.dtype == np.uint8 and labels.shape == (count,)
+
+
+class SyntheticBank:
+    """A memory-mapped pool of synthetic samples; items are ``(uint8 (C, H, W) tensor, int label)``.
+
+    Create one with :meth:`generate`, read one with :meth:`open`.
+
+    Example:
+        >>> bank = SyntheticBank.generate(generator, per_class=500, path="banks/fm", seed=0)  # doctest: +SKIP
+        >>> image, label = bank[0]  # doctest: +SKIP
+    """
+
+    def __init__(self, path: Path, manifest: dict[str, Any]) -> None:
+        self.path, self.manifest = path, manifest
+        shards = manifest["shards"]
+        self.labels = torch.from_numpy(
+            np.concatenate([np.load(path / s["labels"], allow_pickle=False) for s in shards])
+        )
+        self._offsets = np.cumsum([0] + [s["count"] for s in shards])
+        self._images: list[np.ndarray] | None = None
+        self._by_class = [torch.nonzero(self.labels == c).flatten() for c in range(self.num_classes)]
+
+    # --- metadata -----------------------------------------------------------------------------
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return tuple(self.manifest["class_names"])
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.manifest["class_names"])
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        c, h, w = self.manifest["image_shape"]
+        return (c, h, w)
+
+    @property
+    def counts(self) -> list[int]:
+        return list(self.manifest["counts"])
+
+    @property
+    def generator_sha256(self) -> str:
+        return self.manifest["generator"]["sha256"]
+
+    @property
+    def sha256(self) -> str:
+        """Fingerprint of the whole bank (its manifest, which lists every shard's sha256)."""
+        return hashlib.sha256((self.path / MANIFEST_NAME).read_bytes()).hexdigest()
+
+    def __repr__(self) -> str:
+        return f"SyntheticBank({str(self.path)!r}, n={len(self)}, image_shape={self.image_shape}, classes={self.num_classes})"
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def _shards(self) -> list[np.ndarray]:
+        if self._images is None:  # mapped lazily, so that pickled copies (DataLoader workers) re-map
+            self._images = [
+                np.load(self.path / s["images"], mmap_mode="r", allow_pickle=False) for s in self.manifest["shards"]
+            ]
+        return self._images
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_images": None}
+
+    def __len__(self) -> int:
+        return int(self._offsets[-1])
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"bank index {index} out of range for {len(self)} samples")
+        index %= len(self)
+        shard = int(np.searchsorted(self._offsets, index, side="right")) - 1
+        image = np.array(self._shards()[shard][index - self._offsets[shard]])
+        return torch.from_numpy(image), int(self.labels[index])
+
+    def images(self, indices: torch.Tensor | Sequence[int]) -> torch.Tensor:
+        """``uint8`` images ``(len(indices), C, H, W)`` at ``indices``, read shard by shard."""
+        indices = np.asarray(torch.as_tensor(indices, dtype=torch.int64))
+        out = np.empty((len(indices), *self.image_shape), dtype=np.uint8)
+        shards = np.searchsorted(self._offsets, indices, side="right") - 1
+        for shard in np.unique(shards):
+            where = shards == shard
+            out[where] = self._shards()[shard][indices[where] - self._offsets[shard]]
+        return torch.from_numpy(out)
+
+    def indices_of(self, label: int) -> torch.Tensor:
+        """Indices of the samples of class ``label``."""
+        if not 0 <= label < self.num_classes:
+            raise ValueError(f"label {label} is not a class of this bank (0..{self.num_classes - 1})")
+        return self._by_class[label]
+
+    def to_hf_dataset(self) -> Any:
+        """The bank as a ``datasets.Dataset`` with ``image`` (PIL), ``label`` (ClassLabel) and ``is_synthetic``."""
+        try:
+            import datasets
+        except ImportError as err:
+            raise ImportError("to_hf_dataset needs the `datasets` package: pip install 'synthaug[hf]'") from err
+        from PIL import Image
+
+        features = datasets.Features(
+            {"image": datasets.Image(), "label": datasets.ClassLabel(names=list(self.class_names)),
+             "is_synthetic": datasets.Value("bool")}
+        )  # fmt: skip
+        images = self.images(range(len(self))).permute(0, 2, 3, 1).numpy()
+        pil = [Image.fromarray(x[:, :, 0] if x.shape[2] == 1 else x) for x in images]
+        rows = {"image": pil, "label": self.labels.tolist(), "is_synthetic": [True] * len(self)}
+        return datasets.Dataset.from_dict(rows, features=features)
+
+    # --- opening and generating -----------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: str | os.PathLike, *, verify: bool = True) -> SyntheticBank:
+        """Open a finished bank; ``verify`` checks every shard's size and sha256 against the manifest."""
+        path = Path(path)
+        manifest_file = path / MANIFEST_NAME
+        if not manifest_file.is_file():
+            hint = (
+                "its generation has not finished: call SyntheticBank.generate again with the same arguments to resume"
+                if (path / PLAN_NAME).is_file()
+                else "it is not a synthaug bank"
+            )
+            raise BankError(f"{path} has no {MANIFEST_NAME}; {hint}")
+        try:
+            manifest = json.loads(manifest_file.read_text())
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise BankError(f"{manifest_file} is not valid JSON ({err}); the bank is corrupt") from err
+        if manifest.get("format_version", 0) > FORMAT_VERSION:
+            raise BankError(f"{path} uses bank format {manifest['format_version']}; upgrade synthaug to read it")
+        for shard in manifest["shards"]:
+            for kind in ("images", "labels"):
+                file = path / shard[kind]
+                if not file.is_file():
+                    raise BankError(f"shard file {file} is missing; regenerate the bank")
+                if file.stat().st_size != shard[f"{kind}_bytes"]:
+                    raise BankError(
+                        f"shard file {file} has {file.stat().st_size} bytes, the manifest says "
+                        f"{shard[f'{kind}_bytes']}: it is truncated or was replaced"
+                    )
+                if verify and _sha256(file) != shard[f"{kind}_sha256"]:
+                    raise BankError(f"shard file {file} does not match the sha256 in the manifest; it was modified")
+        return cls(path, manifest)
+
+    @classmethod
+    def generate(
+        cls,
+        generator: ConditionalGenerator,
+        *,
+        path: str | os.PathLike,
+        per_class: int | None = None,
+        counts: Mapping[int, int] | Sequence[int] | None = None,
+        seed: int = 0,
+        batch_size: int = 256,
+        shard_size: int = 1024,
+        accelerator: str = "auto",
+        devices: int | str | list[int] = 1,
+        strategy: str | Any = "auto",
+        progress_bar: bool = False,
+        trainer_kwargs: dict[str, Any] | None = None,
+    ) -> SyntheticBank:
+        """Sample ``per_class`` images of every class (or ``counts[c]`` of class ``c``) into ``path``.
+
+        Interrupted runs resume: shards already on disk are kept and only the missing ones are
+        sampled, giving the same bytes as an uninterrupted run. A finished bank with the same
+        request is opened as it is. ``accelerator``/``devices``/``strategy`` go to
+        ``lightning.Trainer``; with several devices each rank writes its own shards.
+        """
+        if not isinstance(generator, ConditionalGenerator):
+            raise TypeError(f"generator must be a synthaug ConditionalGenerator, got {type(generator).__name__}")
+        class_counts = _class_counts(generator.num_classes, per_class, counts)
+        if batch_size < 1 or shard_size < 1:
+            raise ValueError(f"batch_size and shard_size must be >= 1, got {batch_size} and {shard_size}")
+        root = Path(path)
+        plan_meta = {
+            "library": "synthaug",
+            "format_version": FORMAT_VERSION,
+            "generator": {
+                "family": generator.family,
+                "sha256": weights_sha256(generator),
+                "config": generator.config.to_dict(),
+            },
+            "class_names": list(generator.class_names),
+            "image_shape": list(generator.image_shape),
+            "counts": class_counts,
+            "seed": seed,
+            "shard_size": shard_size,
+        }
+        plan_file = root / PLAN_NAME
+        if plan_file.is_file():
+            existing = json.loads(plan_file.read_text())
+            if existing != json.loads(json.dumps(plan_meta)):
+                changed = sorted(k for k in plan_meta if existing.get(k) != json.loads(json.dumps(plan_meta[k])))
+                raise BankError(
+                    f"{root} holds a bank generated with other settings ({', '.join(changed)} differ); "
+                    "choose another path, or delete it to start over"
+                )
+            if (root / MANIFEST_NAME).is_file():
+                return cls.open(root)
+        (root / "shards").mkdir(parents=True, exist_ok=True)
+        atomic_write(plan_file, (json.dumps(plan_meta, indent=2) + "\n").encode())
+
+        plan = _Plan(class_counts, shard_size)
+        counts_per_shard = [len(plan.shard_labels(k)) for k in range(plan.num_shards)]
+        missing = [
+            k for k in range(plan.num_shards)
+            if not _shard_is_complete(root, k, counts_per_shard[k], generator.image_shape)
+        ]  # fmt: skip
+        trainer = None
+        if missing:
+            trainer = L.Trainer(
+                accelerator=accelerator,
+                devices=devices,
+                strategy=strategy,
+                logger=False,
+                callbacks=[_ShardWriter(root)],
+                enable_progress_bar=progress_bar,
+                enable_model_summary=False,
+                **(trainer_kwargs or {}),
+            )
+            module = _SampleShards(generator, plan, seed, batch_size)
+            with warnings.catch_warnings():
+                # The writer needs no batch indices: each item (a shard index, batch_size=None) names its shard.
+                warnings.filterwarnings("ignore", message="Couldn't infer the batch indices")
+                trainer.predict(module, DataLoader(missing, batch_size=None), return_predictions=False)
+        if trainer is None or trainer.is_global_zero:
+            shards = []
+            for k in range(plan.num_shards):
+                if not _shard_is_complete(root, k, counts_per_shard[k], generator.image_shape):
+                    raise BankError(f"shard {k} of {root} was not written; generate again to resume")
+                images_file, labels_file = _shard_files(k)
+                shards.append({
+                    "index": k, "count": counts_per_shard[k], "images": images_file, "labels": labels_file,
+                    "images_bytes": (root / images_file).stat().st_size, "images_sha256": _sha256(root / images_file),
+                    "labels_bytes": (root / labels_file).stat().st_size, "labels_sha256": _sha256(root / labels_file),
+                })  # fmt: skip
+            manifest = {**plan_meta, "total": int(sum(class_counts)), "shards": shards}
+            atomic_write(root / MANIFEST_NAME, (json.dumps(manifest, indent=2) + "\n").encode())
+        if trainer is not None and torch.distributed.is_available() and torch.distributed.is_initialized():
+            trainer.strategy.barrier("synthaug-bank-manifest")
+        return cls.open(root, verify=False)
+
+
+def _class_counts(
+    num_classes: int, per_class: int | None, counts: Mapping[int, int] | Sequence[int] | None
+) -> list[int]:
+    if (per_class is None) == (counts is None):
+        raise ValueError("give exactly one of per_class= or counts=")
+    if per_class is not None:
+        if per_class < 1:
+            raise ValueError(f"per_class must be >= 1, got {per_class}")
+        return [int(per_class)] * num_classes
+    if isinstance(counts, Mapping):
+        unknown = sorted(c for c in counts if not 0 <= int(c) < num_classes)
+        if unknown:
+            raise ValueError(f"counts names classes {unknown} that the generator does not have (0..{num_classes - 1})")
+        values = [int(counts.get(c, 0)) for c in range(num_classes)]
+    else:
+        values = [int(n) for n in counts]
+        if len(values) != num_classes:
+            raise ValueError(f"counts has {len(values)} entries for {num_classes} classes")
+    if any(n < 0 for n in values) or sum(values) == 0:
+        raise ValueError(f"counts must be >= 0 with at least one sample, got {values}")
+    return values
