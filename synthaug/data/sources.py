@@ -261,7 +261,7 @@ def _stack(
             x = F.interpolate(x[None].float(), size=size, mode="bilinear", antialias=True, align_corners=False)[0]
             x = x.round().clamp(0, 255).to(torch.uint8)
         images.append(x)
-        labels.append(_label_to_int(label, where))
+        labels.append(label_to_int(label, where))
     shapes = {tuple(x.shape) for x in images}
     if len(shapes) > 1:
         channel_counts = {s[0] for s in shapes}
@@ -301,8 +301,9 @@ def _image_to_chw_uint8(image: Any, where: str) -> torch.Tensor:
     raise TypeError(f"{where}: expected an image (PIL.Image, numpy array or tensor), got {type(image).__name__}")
 
 
-def _label_to_int(label: Any, where: str) -> int:
-    if isinstance(label, torch.Tensor) and label.numel() == 1:
+def label_to_int(label: Any, where: str) -> int:
+    """An integer class index from an int, a numpy integer or a one-element tensor / array."""
+    if isinstance(label, (torch.Tensor, np.ndarray)) and np.prod(label.shape) == 1:
         label = label.item()
     if isinstance(label, (bool, np.bool_)) or not isinstance(label, (int, np.integer)):
         raise TypeError(f"{where}: label must be an integer class index, got {label!r}")

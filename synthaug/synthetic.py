@@ -1,0 +1,164 @@
+"""What the mixing tools share: one view of a synthetic source, and output in the real items' format.
+
+:func:`as_source` accepts a :class:`~synthaug.bank.SyntheticBank` (the fast path), a live
+:class:`~synthaug.generators.ConditionalGenerator`, or the path of either on disk.
+:class:`ImageFormat` learns from one real image how items look (PIL / numpy / tensor, dtype,
+layout, value range) and converts synthetic ``uint8`` images to exactly that.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from synthaug.bank import MANIFEST_NAME, PLAN_NAME, SyntheticBank
+from synthaug.data.labeled import to_uint8
+from synthaug.data.sources import label_to_int
+from synthaug.generators.base import ConditionalGenerator
+
+Source = SyntheticBank | ConditionalGenerator | str | os.PathLike
+
+
+def as_source(source: Source) -> SyntheticBank | ConditionalGenerator:
+    """A bank or generator from itself or from its directory."""
+    if isinstance(source, (SyntheticBank, ConditionalGenerator)):
+        return source
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if (path / MANIFEST_NAME).is_file() or (path / PLAN_NAME).is_file():
+            return SyntheticBank.open(path)
+        from synthaug.io import load
+
+        return load(path)
+    raise TypeError(
+        f"source must be a SyntheticBank, a ConditionalGenerator or the directory of either, got {type(source).__name__}"
+    )
+
+
+def draw(source: SyntheticBank | ConditionalGenerator, labels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """``uint8`` images ``(len(labels), C, H, W)`` of the given classes, on the CPU.
+
+    From a bank: a uniformly random sample of each class; from a generator: fresh samples.
+    """
+    labels = torch.as_tensor(labels, dtype=torch.int64).cpu()
+    if isinstance(source, SyntheticBank):
+        picks = torch.empty(len(labels), dtype=torch.int64)
+        for label in labels.unique().tolist():
+            where = labels == label
+            pool = source.indices_of(label)
+            if len(pool) == 0:
+                raise ValueError(f"the bank has no samples of class {label} ({source.class_names[label]!r})")
+            picks[where] = pool[torch.randint(len(pool), (int(where.sum()),), generator=generator)]
+        return source.images(picks)
+    return to_uint8(source.sample(labels, generator=generator)).cpu()
+
+
+def check_classes(source: SyntheticBank | ConditionalGenerator, labels: Sequence[int] | torch.Tensor, what: str) -> None:
+    """Every label must be a class the source can provide."""
+    labels = torch.as_tensor(labels)
+    bad = sorted(set(labels[(labels < 0) | (labels >= source.num_classes)].tolist()))
+    if bad:
+        raise ValueError(
+            f"{what} has labels {bad[:10]} but the synthetic source only has classes 0..{source.num_classes - 1} "
+            f"{list(source.class_names)}; use a bank or generator trained on the same classes"
+        )
+    if isinstance(source, SyntheticBank):
+        empty = [c for c in labels.unique().tolist() if len(source.indices_of(c)) == 0]
+        if empty:
+            raise ValueError(f"the bank has no samples of classes {empty}, which {what} needs; generate them")
+
+
+@dataclass(frozen=True)
+class ImageFormat:
+    """How a real image looks, so synthetic ones can be made to look the same."""
+
+    kind: Literal["pil", "numpy", "tensor"]
+    shape: tuple[int, int, int]  # (C, H, W)
+    dtype: Any = None  # numpy or torch dtype for "numpy"/"tensor"
+    layout: Literal["CHW", "HWC", "HW"] = "CHW"
+    pil_mode: str | None = None
+    #: float images: (mean, std) per channel applied after scaling to [0, 1]; None for plain [0, 1]
+    normalize: tuple[tuple[float, ...], tuple[float, ...]] | None = None
+
+    @classmethod
+    def of(
+        cls, image: Any, *, normalize: tuple[Sequence[float], Sequence[float]] | None = None, where: str = "item 0"
+    ) -> ImageFormat:
+        """Learn the format from one real image; ``normalize=(mean, std)`` describes normalised floats."""
+        from PIL import Image
+
+        norm = cls.normalization(normalize)
+        if isinstance(image, Image.Image):
+            if image.mode not in ("L", "RGB"):
+                raise ValueError(f"{where}: PIL images must be mode 'L' or 'RGB', got {image.mode!r}")
+            return cls("pil", (1 if image.mode == "L" else 3, image.height, image.width), pil_mode=image.mode)
+        if isinstance(image, np.ndarray):
+            if image.ndim == 2:
+                return cls("numpy", (1, *image.shape), dtype=image.dtype, layout="HW")
+            if image.ndim == 3 and image.shape[2] in (1, 3):
+                return cls("numpy", (image.shape[2], *image.shape[:2]), dtype=image.dtype, layout="HWC")
+            raise ValueError(f"{where}: numpy images must be (H, W) or (H, W, C), got {image.shape}")
+        if isinstance(image, torch.Tensor):
+            if image.ndim != 3 or image.shape[0] not in (1, 3):
+                raise ValueError(f"{where}: tensor images must be (C, H, W) with C in 1 or 3, got {tuple(image.shape)}")
+            shape = (int(image.shape[0]), int(image.shape[1]), int(image.shape[2]))
+            if image.is_floating_point() and norm is None and (image.min() < 0 or image.max() > 1):
+                raise ValueError(
+                    f"{where} is a float tensor with values in [{float(image.min()):.3g}, {float(image.max()):.3g}], "
+                    "not [0, 1]: pass normalize=(mean, std) as used by your transform, or wrap the dataset "
+                    "before normalising and give the normalisation as transform="
+                )
+            if not image.is_floating_point() and norm is not None:
+                raise ValueError(f"normalize= is for float images; {where} has dtype {image.dtype}")
+            return cls("tensor", shape, dtype=image.dtype, normalize=norm)
+        raise TypeError(f"{where}: expected an image (PIL.Image, numpy array or tensor), got {type(image).__name__}")
+
+    @staticmethod
+    def normalization(
+        normalize: tuple[Sequence[float], Sequence[float]] | None,
+    ) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
+        """``(mean, std)`` as tuples of floats (one per channel, or one for all)."""
+        if normalize is None:
+            return None
+        mean, std = (tuple(float(v) for v in np.atleast_1d(np.asarray(x, dtype=np.float64))) for x in normalize)
+        return mean, std
+
+    def convert(self, image: torch.Tensor) -> Any:
+        """One ``uint8`` ``(C, H, W)`` image in this format."""
+        if self.kind == "tensor":
+            return self.convert_batch(image[None])[0]
+        hwc = image.permute(1, 2, 0).numpy()
+        if self.kind == "pil":
+            from PIL import Image
+
+            return Image.fromarray(hwc[:, :, 0] if self.pil_mode == "L" else hwc, mode=self.pil_mode)
+        out = hwc[:, :, 0] if self.layout == "HW" else hwc
+        if np.issubdtype(self.dtype, np.floating):
+            return (out / 255.0).astype(self.dtype)
+        return out.astype(self.dtype, copy=True)
+
+    def convert_batch(self, images: torch.Tensor, device: torch.device | str | None = None) -> torch.Tensor:
+        """``uint8`` ``(N, C, H, W)`` images as a tensor batch in this format (tensor formats only)."""
+        images = images.to(device) if device is not None else images
+        if not self.dtype.is_floating_point:
+            return images.to(self.dtype)
+        x = images.to(self.dtype) / 255.0
+        if self.normalize is not None:
+            mean, std = (torch.tensor(v, dtype=self.dtype, device=x.device).view(-1, 1, 1) for v in self.normalize)
+            x = (x - mean) / std
+        return x
+
+
+def label_like(reference: Any, label: int) -> Any:
+    """``label`` in the type of a real item's label (int, numpy integer or 0-d tensor)."""
+    if isinstance(reference, torch.Tensor):
+        return torch.tensor(label, dtype=reference.dtype)
+    if isinstance(reference, np.generic):
+        return reference.dtype.type(label)
+    return int(label)

@@ -1,0 +1,103 @@
+"""SyntheticReplace (per sample) and SyntheticMix (per batch) on real digits."""
+
+import pytest
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader
+
+from synthaug.transforms import SyntheticMix, SyntheticReplace
+
+
+def _from_bank(bank, image, label):
+    return any(torch.equal(image, x) for x in bank.images(bank.indices_of(label)))
+
+
+@pytest.mark.parametrize("p", [0.0, 1.0])
+def test_replace_with_probability_zero_and_one(digits, digits_bank, p):
+    image, label = digits[10]
+    out, out_label = SyntheticReplace(digits_bank, p=p, seed=0)(image, label)
+    assert out_label == label
+    assert torch.equal(out, image) if p == 0 else _from_bank(digits_bank, out, label)
+
+
+def test_replace_keeps_pil_and_the_call_structure(digits, digits_bank):
+    pil = Image.fromarray(digits.images[3, 0].numpy(), mode="L")
+    replace = SyntheticReplace(digits_bank, p=1.0)
+    as_tuple = replace((pil, 3))
+    as_list = replace([pil, 3])
+    assert isinstance(as_tuple, tuple) and isinstance(as_list, list) and isinstance(as_tuple[0], Image.Image)
+
+
+def test_replace_is_seeded(digits, digits_bank):
+    image, label = digits[0]
+    replacers = [SyntheticReplace(digits_bank, p=0.5, seed=s) for s in (1, 1, 2)]
+    runs = [[replace(image, label)[0] for _ in range(20)] for replace in replacers]
+    assert all(torch.equal(a, b) for a, b in zip(runs[0], runs[1]))
+    assert not all(torch.equal(a, b) for a, b in zip(runs[0], runs[2]))
+
+
+def test_replace_workers_do_not_repeat_each_other(digits, digits_bank):
+    replace = SyntheticReplace(digits_bank, p=1.0, seed=0)
+
+    class Same(torch.utils.data.Dataset):
+        def __len__(self):
+            return 8
+
+        def __getitem__(self, i):
+            return replace(*digits[0])
+
+    loader = DataLoader(Same(), batch_size=4, num_workers=2, generator=torch.Generator().manual_seed(0))
+    first, second = (images for images, _ in loader)
+    assert not torch.equal(first, second)
+
+
+def test_replace_rejects_unknown_labels(digits, digits_bank):
+    with pytest.raises(ValueError, match=r"labels \[11\]"):
+        SyntheticReplace(digits_bank, p=1.0)(digits[0][0], 11)
+    with pytest.raises(ValueError, match=r"p must lie in \[0, 1\]"):
+        SyntheticReplace(digits_bank, p=2)
+
+
+def test_mix_replace(digits, digits_bank):
+    images, labels = digits.images[:16].float() / 255, digits.labels[:16]
+    mix = SyntheticMix(digits_bank, ratio=0.25, seed=0)
+    out_images, out_labels = mix(images, labels)
+    mask = mix.last_synthetic_mask
+    assert out_images.shape == images.shape and out_images.dtype == torch.float32 and mask.sum() == 4
+    assert torch.equal(out_labels, labels) and torch.equal(out_images[~mask], images[~mask])
+    for image, label in zip(out_images[mask], out_labels[mask]):
+        assert _from_bank(digits_bank, (image * 255).round().to(torch.uint8), int(label))
+    assert torch.equal(images, digits.images[:16].float() / 255), "the input batch must not be modified"
+
+
+def test_mix_append_and_structures(digits, digits_bank):
+    images, labels = digits.images[:10], digits.labels[:10]
+    mix = SyntheticMix(digits_bank, ratio=0.5, mode="append")
+    as_tuple, as_list, two = mix((images, labels)), mix([images, labels]), mix(images, labels)
+    assert isinstance(as_tuple, tuple) and isinstance(as_list, list) and isinstance(two, tuple)
+    assert as_list[0].shape == (15, 1, 8, 8) and as_list[0].dtype == torch.uint8
+    assert set(as_list[1][10:].tolist()) <= set(labels.tolist())
+
+
+def test_mix_normalised_batches(digits, digits_bank):
+    images = (digits.images[:8].float() / 255 - 0.5) / 0.25
+    with pytest.raises(ValueError, match=r"normalize=\(mean, std\)"):
+        SyntheticMix(digits_bank)(images, digits.labels[:8])
+    out, _ = SyntheticMix(digits_bank, ratio=1.0, normalize=([0.5], [0.25]))(images, digits.labels[:8])
+    assert out.min() >= -2 - 1e-6 and out.max() <= 2 + 1e-6
+
+
+@pytest.mark.parametrize(
+    ("labels", "match"),
+    [(torch.nn.functional.one_hot(torch.arange(4) % 10, 10).float(), "not one-hot"), (torch.arange(3), "4 images but 3 labels")],
+)  # fmt: skip
+def test_mix_validates_labels(digits, digits_bank, labels, match):
+    with pytest.raises(ValueError, match=match):
+        SyntheticMix(digits_bank)(digits.images[:4], labels)
+
+
+def test_mix_rejects_bad_ratio_and_shape(digits, digits_bank):
+    with pytest.raises(ValueError, match=r"ratio must lie in \[0, 1\]"):
+        SyntheticMix(digits_bank, ratio=1.2)
+    with pytest.raises(ValueError, match="synthetic source makes"):
+        SyntheticMix(digits_bank)(torch.zeros(4, 1, 28, 28), torch.arange(4))
