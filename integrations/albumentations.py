@@ -1,0 +1,76 @@
+"""albumentations integration: an ``ImageOnlyTransform`` that swaps the image for a same-class synthetic one.
+
+The label reaches the transform through ``targets_as_params`` (call the pipeline as
+``transform(image=image, label=label)``). The transform serialises with albumentations'
+``to_dict`` / ``from_dict`` as the source's path and sha256, never the model; ``from_dict``
+refuses a source whose sha256 changed. Randomness comes from albumentations' own seeded
+generators (``A.Compose(..., seed=...)``).
+"""
+
+from __future__ import annotations
+
+import os
+
+# Importing albumentations would otherwise check the network for a newer release.
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+
+from typing import Any  # noqa: E402
+
+import albumentations as A  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from synthaug.bank import SyntheticBank  # noqa: E402
+from synthaug.io import read_config  # noqa: E402
+from synthaug.synthetic import ImageFormat, as_source, check_classes, draw  # noqa: E402
+
+__all__ = ["SyntheticReplaceImage"]
+
+
+class SyntheticReplaceImage(A.ImageOnlyTransform):
+    """With probability ``p``, replace the image by a synthetic sample of the item's class.
+
+    Args:
+        source: path of a :class:`~synthaug.bank.SyntheticBank` or of a saved generator.
+        source_sha256: expected sha256 of the bank's manifest / generator's weights (checked when given;
+            recorded by ``to_dict``).
+        label_key: name of the label target passed to the pipeline.
+        p: probability of replacing.
+
+    Example:
+        >>> pipeline = A.Compose([SyntheticReplaceImage("banks/digits", p=0.3), A.HorizontalFlip()], seed=0)  # doctest: +SKIP
+        >>> out = pipeline(image=image, label=3)  # doctest: +SKIP
+    """
+
+    def __init__(self, source: str | os.PathLike, source_sha256: str | None = None, label_key: str = "label", p: float = 0.5):
+        super().__init__(p=p)
+        if not isinstance(source, (str, os.PathLike)):
+            raise TypeError("source must be the path of a SyntheticBank or a saved generator (it is what to_dict stores)")
+        self.source = str(source)
+        self._source = as_source(source)
+        actual = self._source.sha256 if isinstance(self._source, SyntheticBank) else read_config(source)["weights"]["sha256"]
+        if source_sha256 is not None and source_sha256 != actual:
+            raise ValueError(
+                f"{source} has sha256 {actual[:12]}..., not the {source_sha256[:12]}... this transform was saved with; "
+                "the bank or generator changed"
+            )
+        self.source_sha256 = actual
+        self.label_key = label_key
+
+    @property
+    def targets_as_params(self) -> list[str]:
+        return [self.label_key]
+
+    def get_params_dependent_on_data(self, params: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+        label = int(data[self.label_key])
+        check_classes(self._source, [label], "the label")
+        return {"label": label, "sample_seed": int(self.random_generator.integers(2**62))}
+
+    def apply(self, img: np.ndarray, label: int, sample_seed: int, **params: Any) -> np.ndarray:
+        fmt = ImageFormat.of(img, where="the image")
+        if fmt.shape != tuple(self._source.image_shape):
+            raise ValueError(f"image shape (C, H, W) {fmt.shape} does not match the source's {self._source.image_shape}")
+        return fmt.convert(draw(self._source, torch.tensor([label]), torch.Generator().manual_seed(sample_seed))[0])
+
+    def get_transform_init_args_names(self) -> tuple[str, ...]:
+        return ("source", "source_sha256", "label_key")

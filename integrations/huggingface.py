@@ -1,0 +1,104 @@
+"""HuggingFace ``datasets`` integration: a ``Dataset.map(batched=True)`` function that adds synthetic rows.
+
+Rows are only ever added through ``map`` (never ``with_transform``), so the result is an ordinary
+dataset with a stable fingerprint. The function pickles as its identity only: the source's path
+and sha256, ``ratio``, ``seed`` and column names. That is what ``datasets`` hashes for the
+fingerprint, so the fingerprint changes when the generator or bank, the ratio or the seed changes,
+and only then.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from synthaug.bank import SyntheticBank
+from synthaug.generators.base import ConditionalGenerator
+from synthaug.io import read_config
+from synthaug.synthetic import ImageFormat, as_source, check_classes, draw
+
+__all__ = ["SyntheticRows"]
+
+
+def _identity(source: SyntheticBank | str | os.PathLike) -> tuple[str, str]:
+    if isinstance(source, ConditionalGenerator):
+        raise TypeError(
+            "SyntheticRows needs a source on disk so that it pickles small and fingerprints stably: save the "
+            "generator (generator.save(path)) or build a SyntheticBank, and pass its path"
+        )
+    if isinstance(source, SyntheticBank):
+        return str(source.path.resolve()), source.sha256
+    opened = as_source(source)
+    if isinstance(opened, SyntheticBank):
+        return str(opened.path.resolve()), opened.sha256
+    return str(Path(source).resolve()), read_config(source)["weights"]["sha256"]
+
+
+class SyntheticRows:
+    """Appends ``round(ratio * batch)`` synthetic rows to every batch, with an ``is_synthetic`` column.
+
+    Synthetic rows take their classes from the batch's labels, their images in the batch's image
+    type (PIL for an ``Image`` feature, nested lists or arrays otherwise), and ``None`` in other
+    columns. Use ``with_indices=True`` so the rows depend only on ``(seed, batch position)``, for
+    any ``num_proc``.
+
+    Example:
+        >>> ds = ds.map(SyntheticRows("banks/fm", ratio=0.5), batched=True, with_indices=True)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        source: SyntheticBank | str | os.PathLike,
+        ratio: float = 0.5,
+        *,
+        seed: int = 0,
+        image_column: str = "image",
+        label_column: str = "label",
+    ) -> None:
+        if not ratio >= 0:
+            raise ValueError(f"ratio must be >= 0, got {ratio}")
+        self.source_path, self.source_sha256 = _identity(source)
+        self.ratio, self.seed = float(ratio), seed
+        self.image_column, self.label_column = image_column, label_column
+        self._source: Any = source if isinstance(source, SyntheticBank) else None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "_source"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._source = None
+
+    @property
+    def source(self) -> SyntheticBank | ConditionalGenerator:
+        if self._source is None:
+            self._source = as_source(self.source_path)
+            actual = self._source.sha256 if isinstance(self._source, SyntheticBank) else read_config(self.source_path)["weights"]["sha256"]
+            if actual != self.source_sha256:
+                raise ValueError(f"{self.source_path} changed since this map function was made (sha256 differs)")
+        return self._source
+
+    def __call__(self, batch: dict[str, list], indices: list[int] | None = None) -> dict[str, list]:
+        for column in (self.image_column, self.label_column):
+            if column not in batch:
+                raise KeyError(f"column {column!r} not in the batch (columns: {sorted(batch)}); set image_column/label_column")
+        labels = torch.as_tensor(batch[self.label_column], dtype=torch.int64)
+        check_classes(self.source, labels, "the dataset")
+        n, k = len(labels), round(self.ratio * len(labels))
+        start = indices[0] if indices else 0
+        rng = torch.Generator().manual_seed(int(np.random.SeedSequence([self.seed, start]).generate_state(1)[0]))
+        classes = labels[torch.randint(n, (k,), generator=rng)] if n and k else labels[:0]
+        images = draw(self.source, classes, rng) if len(classes) else None
+        out = {column: list(values) + [None] * len(classes) for column, values in batch.items()}
+        out[self.label_column] = list(batch[self.label_column]) + classes.tolist()
+        if images is not None:
+            reference = batch[self.image_column][0]
+            fmt = ImageFormat.of(np.asarray(reference) if isinstance(reference, list) else reference, where="row 0")
+            out[self.image_column] = list(batch[self.image_column]) + [fmt.convert(image) for image in images]
+        flags = batch.get("is_synthetic", [False] * n)
+        out["is_synthetic"] = list(flags) + [True] * len(classes)
+        return out

@@ -1,0 +1,160 @@
+"""Lightning integration: mix synthetic samples into training batches.
+
+Two ways, same result:
+
+* :class:`SyntheticMixCallback` edits list or dict batches in place in ``on_train_batch_start``;
+  no change to the model.
+* :class:`SyntheticMixMixin` for a LightningModule: mixes in ``on_after_batch_transfer`` (the
+  documented hook for changing a batch), which also works for tuple batches.
+
+The synthetic source is frozen and never becomes part of the model: it is not a submodule, so it
+stays out of ``state_dict`` and the optimiser. Randomness for batch ``global_step`` on rank ``r``
+comes from ``(seed, global_step, r)``, so a resumed run mixes exactly as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import Callback
+
+from synthaug.generators.base import ConditionalGenerator
+from synthaug.synthetic import Source
+from synthaug.transforms import SyntheticMix
+
+__all__ = ["SyntheticMixCallback", "SyntheticMixMixin"]
+
+
+def _step_generator(seed: int, step: int, rank: int) -> torch.Generator:
+    return torch.Generator().manual_seed(int(np.random.SeedSequence([seed, step, rank]).generate_state(1, np.uint64)[0] >> 1))
+
+
+def _freeze(mix: SyntheticMix, device: torch.device) -> None:
+    if isinstance(mix.source, ConditionalGenerator):
+        mix.source.requires_grad_(False).eval().to(device)
+
+
+def _split(batch: Any, image_key: Any, label_key: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    try:
+        return batch[image_key], batch[label_key]
+    except (KeyError, IndexError, TypeError) as err:
+        raise TypeError(
+            f"cannot find images at {image_key!r} and labels at {label_key!r} in a {type(batch).__name__} batch; "
+            "set image_key= and label_key="
+        ) from err
+
+
+class SyntheticMixCallback(Callback):
+    """Replaces (or appends) a ``ratio`` share of every training batch with synthetic samples.
+
+    Batches must be lists ``[images, labels, ...]`` or dicts (``image_key``/``label_key``); a tuple
+    cannot be edited in place, so it raises a ``TypeError`` naming :class:`SyntheticMixMixin`.
+
+    Example:
+        >>> trainer = L.Trainer(callbacks=[SyntheticMixCallback(bank, ratio=0.25)])  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        source: Source,
+        ratio: float = 0.5,
+        *,
+        mode: Literal["replace", "append"] = "replace",
+        seed: int = 0,
+        normalize: tuple[Sequence[float], Sequence[float]] | None = None,
+        image_key: Any = None,
+        label_key: Any = None,
+    ) -> None:
+        self.mix = SyntheticMix(source, ratio, mode=mode, seed=seed, normalize=normalize)
+        self.image_key, self.label_key = image_key, label_key
+        self.batches_mixed = 0
+        self.synthetic_items = 0
+
+    @property
+    def state_key(self) -> str:
+        return self._generate_state_key(ratio=self.mix.ratio, mode=self.mix.mode, seed=self.mix.seed)
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        _freeze(self.mix, pl_module.device)
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        _freeze(self.mix, pl_module.device)  # the module is on its device by now
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int) -> None:
+        if isinstance(batch, tuple):
+            raise TypeError(
+                "SyntheticMixCallback edits batches in place, which a tuple does not allow: make the DataLoader's "
+                "collate_fn return a list or dict, or use synthaug.integrations.lightning.SyntheticMixMixin "
+                "(it mixes in on_after_batch_transfer and accepts tuples)"
+            )
+        image_key = self.image_key if self.image_key is not None else ("image" if isinstance(batch, dict) else 0)
+        label_key = self.label_key if self.label_key is not None else ("label" if isinstance(batch, dict) else 1)
+        images, labels = _split(batch, image_key, label_key)
+        rng = _step_generator(self.mix.seed, trainer.global_step, trainer.global_rank)
+        batch[image_key], batch[label_key] = self.mix(images, labels, generator=rng)
+        self.batches_mixed += 1
+        self.synthetic_items += int(self.mix.last_synthetic_mask.sum())
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "ratio": self.mix.ratio,
+            "mode": self.mix.mode,
+            "seed": self.mix.seed,
+            "batches_mixed": self.batches_mixed,
+            "synthetic_items": self.synthetic_items,
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.batches_mixed = state_dict["batches_mixed"]
+        self.synthetic_items = state_dict["synthetic_items"]
+
+
+class SyntheticMixMixin:
+    """Mixin for a ``LightningModule`` that mixes synthetic samples into training batches.
+
+    Put it before ``LightningModule`` in the bases and call :meth:`configure_synthetic_mix` in
+    ``__init__``. Batches may be tuples, lists (images and labels first) or dicts.
+
+    Example:
+        >>> class Classifier(SyntheticMixMixin, L.LightningModule):  # doctest: +SKIP
+        ...     def __init__(self, bank):
+        ...         super().__init__()
+        ...         self.configure_synthetic_mix(bank, ratio=0.25)
+    """
+
+    def configure_synthetic_mix(
+        self,
+        source: Source,
+        ratio: float = 0.5,
+        *,
+        mode: Literal["replace", "append"] = "replace",
+        seed: int = 0,
+        normalize: tuple[Sequence[float], Sequence[float]] | None = None,
+        image_key: Any = None,
+        label_key: Any = None,
+    ) -> None:
+        # object.__setattr__ keeps the mixer (and its generator) out of nn.Module registration.
+        object.__setattr__(self, "_synthetic_mix", SyntheticMix(source, ratio, mode=mode, seed=seed, normalize=normalize))
+        object.__setattr__(self, "_synthetic_keys", (image_key, label_key))
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        batch = super().on_after_batch_transfer(batch, dataloader_idx)  # type: ignore[misc]
+        mix: SyntheticMix | None = getattr(self, "_synthetic_mix", None)
+        trainer = self._trainer  # type: ignore[attr-defined]
+        if mix is None or trainer is None or not trainer.training:
+            return batch
+        _freeze(mix, self.device)  # type: ignore[attr-defined]
+        image_key, label_key = self._synthetic_keys
+        image_key = image_key if image_key is not None else ("image" if isinstance(batch, dict) else 0)
+        label_key = label_key if label_key is not None else ("label" if isinstance(batch, dict) else 1)
+        images, labels = _split(batch, image_key, label_key)
+        images, labels = mix(images, labels, generator=_step_generator(mix.seed, trainer.global_step, trainer.global_rank))
+        if isinstance(batch, dict):
+            return {**batch, image_key: images, label_key: labels}
+        items = list(batch)
+        items[image_key], items[label_key] = images, labels
+        return type(batch)(items)
