@@ -33,6 +33,9 @@ def test_fit_then_sample_png_and_npz(tmp_path, capsys):
     npz = np.load(tmp_path / "s.npz")
     assert npz["images"].shape == (6, 1, 8, 8) and npz["images"].dtype == np.uint8
     assert npz["labels"].tolist() == [2, 2, 2, 5, 5, 5] and list(npz["class_names"]) == list("0123456789")
+    code = main(["sample", str(out / "generator"), "--per-class", "4", "--classes", "1", "--bank", str(tmp_path / "bank")])
+    bank = synthaug.SyntheticBank.open(tmp_path / "bank")
+    assert code == 0 and bank.counts == [0, 4] + [0] * 8
 
 
 def test_fit_on_fashion_mnist(fashion_root, tmp_path):
@@ -43,10 +46,16 @@ def test_fit_on_fashion_mnist(fashion_root, tmp_path):
 
 
 def test_demo(tmp_path, capsys):
-    assert main(["demo", "--steps", "30", "--out", str(tmp_path), "--no-progress"]) == 0
+    argv = ["demo", "--steps", "30", "--bank-per-class", "20", "--classifier-steps", "5", "--out", str(tmp_path), "--no-progress"]
+    assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "where everything went" in printed and str(tmp_path / "samples.png") in printed
+    assert "real + synthetic" in printed and "difference:" in printed
     assert (tmp_path / "samples.png").is_file() and (tmp_path / "generator" / "config.json").is_file()
+    assert len(synthaug.SyntheticBank.open(tmp_path / "bank")) == 200
+    # A rerun with other settings replaces the demo's own bank instead of failing.
+    assert main([*argv[:2], "31", *argv[3:]]) == 0
+    assert len(synthaug.SyntheticBank.open(tmp_path / "bank")) == 200
 
 
 @pytest.mark.parametrize(
@@ -54,7 +63,7 @@ def test_demo(tmp_path, capsys):
     [(["fit", "--data", "imagenet", "--out", "x"], "--data must be one of"),
      (["fit", "--data", "digits", "--set", "latent_dim"], "KEY=VALUE"),
      (["sample", "nowhere", "--png", "x.png"], "does not exist"),
-     (["sample", "nowhere"], "give --png PATH and/or --npz PATH")],
+     (["sample", "nowhere"], "give --png PATH, --npz PATH and/or --bank DIR")],
 )  # fmt: skip
 def test_errors_are_one_clear_line(argv, message, capsys):
     assert main(argv) == 2

@@ -99,6 +99,17 @@ class LabeledImages(Dataset):
         The choice depends only on ``seed`` (the global RNG is not used), and the result keeps the
         original relative order of the images.
         """
+        return self.select(torch.nonzero(self._stratified(per_class, seed)).flatten())
+
+    def split(self, per_class: int, *, seed: int = 0) -> tuple[LabeledImages, LabeledImages]:
+        """``(subset(per_class, seed=seed), the other images)``: a low-data training set and its held-out rest."""
+        keep = self._stratified(per_class, seed)
+        left = torch.bincount(self.labels[~keep], minlength=self.num_classes)
+        if (left == 0).any():
+            raise ValueError(f"per_class={per_class} leaves no other images of classes {torch.nonzero(left == 0).flatten().tolist()}")
+        return self.select(torch.nonzero(keep).flatten()), self.select(torch.nonzero(~keep).flatten())
+
+    def _stratified(self, per_class: int, seed: int) -> torch.Tensor:
         if per_class < 1:
             raise ValueError(f"per_class must be >= 1, got {per_class}")
         counts = self.class_counts()
@@ -106,12 +117,11 @@ class LabeledImages(Dataset):
         if short:
             raise ValueError(f"per_class={per_class} but some classes have fewer images: {short}")
         rng = torch.Generator().manual_seed(seed)
-        chosen = []
+        keep = torch.zeros(len(self), dtype=torch.bool)
         for c in range(self.num_classes):
             members = torch.nonzero(self.labels == c).flatten()
-            chosen.append(members[torch.randperm(len(members), generator=rng)[:per_class]])
-        keep = torch.cat(chosen).sort().values
-        return self.select(keep)
+            keep[members[torch.randperm(len(members), generator=rng)[:per_class]]] = True
+        return keep
 
     def select(self, indices: torch.Tensor | Sequence[int]) -> LabeledImages:
         """The images at ``indices`` (every class must stay represented)."""

@@ -209,3 +209,11 @@ def test_subset_is_stratified_and_seeded(digits):
 def test_labeled_images_validates_dtype(digits):
     with pytest.raises(ValueError, match="uint8 tensor of shape"):
         LabeledImages(digits.images.float(), digits.labels, digits.class_names)
+
+
+def test_split_holds_out_the_rest(digits):
+    train, rest = digits.split(10, seed=0)
+    assert torch.equal(train.images, digits.subset(10, seed=0).images)
+    assert len(train) + len(rest) == len(digits) and rest.class_counts() == [n - 10 for n in digits.class_counts()]
+    with pytest.raises(ValueError, match="leaves no other images"):
+        digits.split(174)
