@@ -1,8 +1,4 @@
-"""The command line, end to end on real data, and its examples."""
-
-import runpy
-import sys
-from pathlib import Path
+"""The command line, end to end on real data."""
 
 import numpy as np
 import pytest
@@ -74,10 +70,3 @@ def test_sampling_an_unknown_class(tmp_path, capsys):
     main(["fit", "--data", "digits", "--per-class", "5", "--max-steps", "1", "--out", str(tmp_path), "--no-progress", *TINY_SET])
     assert main(["sample", str(tmp_path / "generator"), "--classes", "12", "--png", str(tmp_path / "g.png")]) == 2
     assert "cannot sample labels [12]" in capsys.readouterr().err
-
-
-def test_quickstart_example(tmp_path, monkeypatch):
-    script = Path(__file__).parents[1] / "examples" / "quickstart.py"
-    monkeypatch.setattr(sys, "argv", [str(script), "--steps", "5", "--out", str(tmp_path)])
-    runpy.run_path(str(script), run_name="__main__")
-    assert (tmp_path / "sevens.png").is_file()
