@@ -11,6 +11,7 @@ import torch
 from torch.utils.data import Dataset, get_worker_info
 
 from synthaug.bank import SyntheticBank
+from synthaug.data.labeled import LabeledImages
 from synthaug.data.sources import label_to_int
 from synthaug.sampling import EpochTaggedSampler
 from synthaug.synthetic import ImageFormat, Source, as_source, check_classes, draw, label_like
@@ -186,23 +187,70 @@ class SyntheticAugment(Dataset):
         return torch.from_numpy(self._plan(self.epoch if epoch is None else epoch)[0] >= 0)
 
     def __getitem__(self, index: int | tuple[int, int]) -> tuple[Any, Any]:
-        epoch, index = index if isinstance(index, tuple) else (self.epoch, index)
-        if not 0 <= index < self._length:
-            raise IndexError(f"index {index} out of range for {self._length} items")
-        classes, picks = self._plan(epoch)
-        label = int(classes[index])
-        if label < 0:
-            image, target = self._real(index)
-        else:
-            image = self.format.convert(self._synthetic(label, int(picks[index])))
-            target = label_like(self._label_reference, label)
-        if self.transform is not None:
-            image = self.transform(image)
-        return image, target
+        return self.__getitems__([index])[0]
 
-    def _synthetic(self, label: int, pick: int) -> torch.Tensor:
+    def __getitems__(self, indices: Sequence[int | tuple[int, int]]) -> list[tuple[Any, Any]]:
+        """A batch of items (the DataLoader calls this): plan lookups, bank reads and conversions run once
+        per batch, and a wrapped :class:`~synthaug.data.LabeledImages` is gathered in one indexing operation."""
+        if not len(indices):
+            return []
+        tagged = np.asarray(indices, dtype=np.int64)  # (B, 2) of (epoch, index) from sampler(), else (B,)
+        epochs = tagged[:, 0] if tagged.ndim == 2 else np.full(len(tagged), self.epoch)
+        positions = tagged[:, 1] if tagged.ndim == 2 else tagged
+        if (epochs != epochs[0]).any():  # never from one sampler; possible from a hand-made batch
+            return [item for i in indices for item in self.__getitems__([i])]
+        bad = positions[(positions < 0) | (positions >= self._length)]
+        if len(bad):
+            raise IndexError(f"indices {bad[:5].tolist()} out of range for {self._length} items")
+        classes, picks = self._plan(int(epochs[0]))
+        labels = classes[positions]
+        real, synthetic = np.flatnonzero(labels < 0), np.flatnonzero(labels >= 0)
+        images = self._synthetic_images(labels[synthetic], picks[positions[synthetic]])
+        if isinstance(self.dataset, LabeledImages) and self.transform is None:
+            return self._gather(positions, real, synthetic, labels, images)
+        items: list[Any] = [None] * len(positions)
+        if len(real):
+            fetch = getattr(self.dataset, "__getitems__", None)
+            fetched = fetch(positions[real].tolist()) if fetch else [self.dataset[int(i)] for i in positions[real]]
+            for slot, item in zip(real.tolist(), fetched):
+                if not isinstance(item, (tuple, list)) or len(item) != 2:
+                    raise TypeError(f"dataset item {positions[slot]} must be an (image, label) pair, got {type(item).__name__}")
+                items[slot] = item
+        if len(synthetic):
+            if self.format.kind == "tensor":
+                converted = self.format.convert_batch(images).unbind(0)
+            else:
+                converted = [self.format.convert(image) for image in images]
+            for slot, image in zip(synthetic.tolist(), converted):
+                items[slot] = (image, label_like(self._label_reference, int(labels[slot])))
+        if self.transform is not None:
+            items = [(self.transform(image), label) for image, label in items]
+        return items
+
+    def _synthetic_images(self, labels: np.ndarray, picks: np.ndarray) -> torch.Tensor:
+        """``uint8`` images for synthetic slots: bank reads, or live samples from each slot's seed."""
         if isinstance(self.source, SyntheticBank):
-            return self.source[pick][0]
+            return self.source.images(picks)
+        if not len(labels):
+            return torch.empty((0, *self.source.image_shape), dtype=torch.uint8)
+        return torch.stack([self._sample(int(label), int(seed)) for label, seed in zip(labels, picks)])
+
+    def _gather(
+        self, positions: np.ndarray, real: np.ndarray, synthetic: np.ndarray, labels: np.ndarray, images: torch.Tensor
+    ) -> list[tuple[torch.Tensor, int]]:
+        """Items of a wrapped LabeledImages, assembled as whole tensors: the same items as its ``__getitem__``."""
+        data: LabeledImages = self.dataset
+        batch = torch.empty((len(positions), *data.image_shape), dtype=torch.uint8)
+        targets = torch.empty(len(positions), dtype=torch.int64)
+        index = torch.from_numpy(positions[real])
+        batch[torch.from_numpy(real)] = data.images[index]
+        targets[torch.from_numpy(real)] = data.labels[index]
+        batch[torch.from_numpy(synthetic)] = images
+        targets[torch.from_numpy(synthetic)] = torch.from_numpy(labels[synthetic])
+        return list(zip(batch.unbind(0), targets.tolist()))
+
+    def _sample(self, label: int, seed: int) -> torch.Tensor:
+        """One live sample of ``label`` from the seed the plan gave its slot."""
         generator = self.source
         if generator.device.type == "cuda" and get_worker_info() is not None:
             if torch.multiprocessing.get_start_method(allow_none=True) in (None, "fork"):
@@ -210,4 +258,4 @@ class SyntheticAugment(Dataset):
                     "a CUDA generator cannot sample inside forked DataLoader workers (CUDA does not survive fork); "
                     "pre-generate a SyntheticBank, use num_workers=0, or DataLoader(multiprocessing_context='spawn')"
                 )
-        return draw(generator, torch.tensor([label]), torch.Generator().manual_seed(pick))[0]
+        return draw(generator, torch.tensor([label]), torch.Generator().manual_seed(seed))[0]

@@ -274,7 +274,7 @@ class SyntheticBank:
         counts: Mapping[int, int] | Sequence[int] | None = None,
         seed: int = 0,
         batch_size: int = 256,
-        shard_size: int = 1024,
+        shard_size: int = 4096,
         accelerator: str = "auto",
         devices: int | str | list[int] = 1,
         strategy: str | Any = "auto",

@@ -74,6 +74,11 @@ class LabeledImages(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         return self.images[index], int(self.labels[index])
 
+    def __getitems__(self, indices: Sequence[int]) -> list[tuple[torch.Tensor, int]]:
+        """A batch of items in one indexing operation (the DataLoader calls this when it exists)."""
+        index = torch.as_tensor(indices, dtype=torch.int64)
+        return list(zip(self.images[index].unbind(0), self.labels[index].tolist()))
+
     def __repr__(self) -> str:
         return (
             f"LabeledImages(n={len(self)}, image_shape={self.image_shape}, "
