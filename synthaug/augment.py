@@ -46,6 +46,8 @@ class SyntheticAugment(Dataset):
         transform: applied to the image of every item, real and synthetic.
         normalize: ``(mean, std)`` if the dataset's images are normalised float tensors.
         labels: the real labels, if the dataset has no ``labels``/``targets`` attribute (else it is read once).
+        match_class_names: when the dataset names its classes (``class_names`` or ``classes``), require the
+            source's names to be the same, in the same order, so that label ``i`` means the same class.
 
     Synthetic images come out in the real items' type, dtype, layout and value range, and labels in
     the real labels' type. Item ``i`` of epoch ``e`` depends only on ``(seed, e, i)``: the same for any
@@ -68,6 +70,7 @@ class SyntheticAugment(Dataset):
         transform: Callable[[Any], Any] | None = None,
         normalize: tuple[Sequence[float], Sequence[float]] | None = None,
         labels: Sequence[int] | torch.Tensor | None = None,
+        match_class_names: bool = True,
     ) -> None:
         if mode not in ("append", "replace", "balance"):
             raise ValueError(f"mode must be 'append', 'replace' or 'balance', got {mode!r}")
@@ -98,6 +101,13 @@ class SyntheticAugment(Dataset):
             )
         self.real_labels = self._read_labels(labels)
         check_classes(self.source, self.real_labels, "the dataset")
+        names = getattr(dataset, "class_names", None) or getattr(dataset, "classes", None)
+        if match_class_names and names is not None and tuple(map(str, names)) != tuple(self.source.class_names):
+            raise ValueError(
+                f"the dataset's classes {list(names)[:12]} differ from the synthetic source's "
+                f"{list(self.source.class_names)[:12]}: label i must mean the same class in both; use a source "
+                "trained on this dataset, or pass match_class_names=False if only the names differ"
+            )
 
         counts = np.bincount(self.real_labels, minlength=self.source.num_classes)
         if mode == "append":

@@ -170,3 +170,10 @@ def test_cuda_generator_in_forked_workers_is_refused(real, digits_generator, mon
     monkeypatch.setattr(torch.multiprocessing, "get_start_method", lambda allow_none=False: "fork")
     with pytest.raises(RuntimeError, match="CUDA does not survive fork.*SyntheticBank"):
         aug[len(aug) - 1]
+
+
+def test_dataset_whose_class_names_differ(digits, digits_bank):
+    renamed = from_arrays(digits.images[:20], digits.labels[:20], [f"digit {c}" for c in range(10)])
+    with pytest.raises(ValueError, match="label i must mean the same class"):
+        SyntheticAugment(renamed, digits_bank)
+    assert len(SyntheticAugment(renamed, digits_bank, match_class_names=False)) == 30
