@@ -1,0 +1,257 @@
+"""``synthaug.evaluate``: every fidelity, diversity and memorization number for a synthetic set, in one report."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from synthaug.bank import SyntheticBank
+from synthaug.data.labeled import LabeledImages
+from synthaug.classifier import accuracy, train_classifier
+from synthaug.metrics.features import FeatureExtractor, domain_classifier
+from synthaug.metrics.functional import (
+    NEAR_COPY_THRESHOLD,
+    density_coverage,
+    fid,
+    kid,
+    memorization_ratios,
+    near_copy_share,
+    precision_recall,
+)
+from synthaug.visualize import save_image_grid
+
+METRICS = ("fid", "kid", "kid_std", "precision", "recall", "density", "coverage")
+LOWER_IS_BETTER = {"fid", "kid"}
+
+
+def feature_metrics(real: Tensor, fake: Tensor, *, kid_subsets: int = 100, seed: int = 0) -> dict[str, float]:
+    """FID, KID (mean and std), precision/recall (k=3) and density/coverage (k=5) of two feature sets."""
+    kid_mean, kid_std = kid(real, fake, subsets=kid_subsets, seed=seed)
+    precision, recall = precision_recall(real, fake, k=3)
+    density, coverage = density_coverage(real, fake, k=5)
+    values = (fid(real, fake), kid_mean, kid_std, precision, recall, density, coverage)
+    return {name: float(value) for name, value in zip(METRICS, values)}
+
+
+@dataclass
+class EvaluationReport:
+    """The result of :func:`evaluate`; ``to_dict()`` / ``to_json()`` / ``to_markdown()`` serialise it."""
+
+    extractor: dict[str, Any]
+    sizes: dict[str, int]
+    class_names: list[str]
+    overall: dict[str, float]
+    floor: dict[str, float] | None
+    per_class: dict[str, dict[str, float]]
+    cas: dict[str, float] | None = None
+    memorization: dict[str, Any] | None = None
+    figures: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self, path: str | os.PathLike) -> Path:
+        path = Path(path)
+        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        return path
+
+    def to_markdown(self) -> str:
+        lines = ["# synthaug evaluation report", ""]
+        ext = self.extractor
+        lines.append(f"Features: **{ext['name']}**, {ext['num_features']} dimensions"
+                     + (f", {ext['accuracy']:.2%} accuracy on the real test images." if ext.get("accuracy") is not None else "."))  # fmt: skip
+        lines.append("Values are comparable only with others computed with the same extractor (not with Inception FIDs).")
+        lines.append("")
+        lines.append("Sizes: " + ", ".join(f"{k} {v}" for k, v in self.sizes.items()) + ".")
+        lines += ["", "## Overall", ""]
+        floor_note = "real train vs real test, same extractor: the best a generator can hope for"
+        lines.append(f"| metric | synthetic vs real test | floor ({floor_note}) |" if self.floor else "| metric | synthetic vs real test |")
+        lines.append("| --- | ---: | ---: |" if self.floor else "| --- | ---: |")
+        for name in METRICS:
+            arrow = "↓" if name in LOWER_IS_BETTER else ("" if name == "kid_std" else "↑")
+            row = f"| {name} {arrow} | {_fmt(self.overall[name])} |"
+            lines.append(row + (f" {_fmt(self.floor[name])} |" if self.floor else ""))
+        if self.cas:
+            lines += ["", "## Classification accuracy score (train on synthetic, test on real)", ""]
+            lines.append("| trained on | test accuracy |")
+            lines.append("| --- | ---: |")
+            lines.append(f"| synthetic only | {self.cas['synthetic']:.2%} |")
+            if "real" in self.cas:
+                lines.append(f"| real training images (same classifier and steps) | {self.cas['real']:.2%} |")
+        if self.memorization:
+            mem = self.memorization
+            lines += ["", "## Memorization", ""]
+            lines.append(f"{mem['near_copy_share']:.2%} of synthetic samples are near-copies (closer to their nearest "
+                         f"training image than {mem['threshold']:.2f} x that image's distance to its own nearest "
+                         f"neighbour), against {mem['train_size']} training images; median ratio "
+                         f"{mem['median_ratio']:.2f}.")  # fmt: skip
+        lines += ["", "## Per class", ""]
+        lines.append("| class | " + " | ".join(METRICS) + (" | near-copies |" if self.memorization else " |"))
+        lines.append("| --- |" + " ---: |" * (len(METRICS) + (1 if self.memorization else 0)))
+        for name, values in self.per_class.items():
+            cells = [_fmt(values[m]) for m in METRICS]
+            if self.memorization:
+                cells.append(f"{self.memorization['per_class'][name]:.2%}")
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        for title, path in self.figures.items():
+            lines += ["", f"## {title}", "", f"![{title}]({Path(path).name})"]
+        if self.notes:
+            lines += ["", "## Notes", ""] + [f"- {note}" for note in self.notes]
+        return "\n".join(lines) + "\n"
+
+
+def _summarise(messages: Any) -> list[str]:
+    """Warnings as report notes, the per-class KID subset-size ones folded into one line."""
+    notes, kid_sizes = [], []
+    for message in dict.fromkeys(messages):
+        found = re.match(r"KID subset size lowered from (\d+) to (\d+)", message)
+        if found:
+            kid_sizes.append(int(found.group(2)))
+        else:
+            notes.append(message)
+    if kid_sizes:
+        notes.append(f"KID used subsets of the smaller set's size where a set had fewer than 1000 samples "
+                     f"({min(kid_sizes)} to {max(kid_sizes)} samples).")  # fmt: skip
+    return notes
+
+
+def _fmt(value: float) -> str:
+    return "n/a" if value is None or math.isnan(value) else f"{value:.4g}"
+
+
+def _as_images(synthetic: SyntheticBank | LabeledImages) -> LabeledImages:
+    if isinstance(synthetic, LabeledImages):
+        return synthetic
+    if isinstance(synthetic, SyntheticBank):
+        keep = torch.tensor([c for c in range(synthetic.num_classes) if synthetic.counts[c] > 0])
+        if len(keep) != synthetic.num_classes:
+            raise ValueError(f"the bank lacks classes {sorted(set(range(synthetic.num_classes)) - set(keep.tolist()))}; "
+                             "per-class metrics need every class of the real data")  # fmt: skip
+        return LabeledImages(synthetic.images(range(len(synthetic))), synthetic.labels.clone(), synthetic.class_names)
+    raise TypeError(f"synthetic must be a SyntheticBank or LabeledImages, got {type(synthetic).__name__}")
+
+
+def evaluate(
+    real_test: LabeledImages,
+    synthetic: SyntheticBank | LabeledImages,
+    *,
+    real_train: LabeledImages | None = None,
+    generator_train: LabeledImages | None = None,
+    feature_extractor: nn.Module | None = None,
+    cas_steps: int | None = 1000,
+    kid_subsets: int = 100,
+    seed: int = 0,
+    out: str | os.PathLike | None = None,
+    cache_dir: str | os.PathLike | None = None,
+) -> EvaluationReport:
+    """Compare a synthetic set with real test images.
+
+    Args:
+        real_test: real images the synthetic set is compared with.
+        synthetic: a :class:`~synthaug.bank.SyntheticBank` or :class:`~synthaug.data.LabeledImages`.
+        real_train: real training images: trains the default feature extractor (a domain classifier),
+            gives the real-vs-real floor next to every distance, and the real baseline of CAS.
+        generator_train: the images the generator was trained on, for the memorization check
+            (default: ``real_train``).
+        feature_extractor: any module mapping images in ``[-1, 1]`` to ``(N, d)``, instead of the
+            domain classifier.
+        cas_steps: classifier steps for CAS (train on synthetic, test on real); ``None`` skips CAS.
+        out: a directory for ``report.json``, ``report.md`` and the figures.
+    """
+    synthetic = _as_images(synthetic)
+    if tuple(synthetic.class_names) != tuple(real_test.class_names):
+        raise ValueError(f"class sets differ: synthetic {list(synthetic.class_names)} vs real {list(real_test.class_names)}; "
+                         "per-class metrics need the same classes in the same order")  # fmt: skip
+    if synthetic.image_shape != real_test.image_shape:
+        raise ValueError(f"image shapes differ: synthetic {synthetic.image_shape} vs real {real_test.image_shape}")
+    memorization_set = generator_train if generator_train is not None else real_train
+    if feature_extractor is None:
+        if real_train is None:
+            raise ValueError("pass real_train= (to train the default domain-classifier features) or feature_extractor=")
+        extractor = domain_classifier(real_train, real_test=real_test, seed=seed, cache_dir=cache_dir)
+    elif isinstance(feature_extractor, FeatureExtractor):
+        extractor = feature_extractor
+    else:
+        extractor = FeatureExtractor(feature_extractor, type(feature_extractor).__name__)
+
+    notes: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        f_test, f_syn = extractor(real_test.images), extractor(synthetic.images)
+        f_train = extractor(real_train.images) if real_train is not None else None
+        overall = feature_metrics(f_test, f_syn, kid_subsets=kid_subsets, seed=seed)
+        floor = feature_metrics(f_test, f_train, kid_subsets=kid_subsets, seed=seed) if f_train is not None else None
+        per_class = {}
+        for c, name in enumerate(real_test.class_names):
+            per_class[name] = feature_metrics(
+                f_test[real_test.labels == c], f_syn[synthetic.labels == c], kid_subsets=kid_subsets, seed=seed
+            )
+    notes += _summarise(str(w.message) for w in caught)
+
+    cas = None
+    if cas_steps:
+        kwargs = {"image_shape": real_test.image_shape, "num_classes": real_test.num_classes, "steps": cas_steps, "seed": seed}
+        cas = {"synthetic": accuracy(train_classifier(synthetic, **kwargs), real_test)}
+        if real_train is not None:
+            cas["real"] = accuracy(train_classifier(real_train, **kwargs), real_test)
+
+    memorization, ratios, nearest = None, None, None
+    if memorization_set is not None:
+        f_mem = f_train if memorization_set is real_train else extractor(memorization_set.images)
+        ratios, nearest = memorization_ratios(f_mem, f_syn)
+        memorization = {
+            "threshold": NEAR_COPY_THRESHOLD,
+            "train_size": len(memorization_set),
+            "near_copy_share": float(near_copy_share(ratios)),
+            "median_ratio": float(ratios.median()),
+            "per_class": {name: float(near_copy_share(ratios[synthetic.labels == c]))
+                          for c, name in enumerate(real_test.class_names)},  # fmt: skip
+        }
+
+    report = EvaluationReport(
+        extractor={"name": extractor.name, "num_features": int(f_syn.shape[1]), "accuracy": extractor.accuracy},
+        sizes={"real test": len(real_test), "synthetic": len(synthetic),
+               **({"real train": len(real_train)} if real_train is not None else {})},  # fmt: skip
+        class_names=list(real_test.class_names),
+        overall=overall,
+        floor=floor,
+        per_class=per_class,
+        cas=cas,
+        memorization=memorization,
+        notes=notes,
+    )
+    if out is not None:
+        _write(report, Path(out), synthetic, memorization_set, ratios, nearest, seed)
+    return report
+
+
+def _write(report: EvaluationReport, out: Path, synthetic: LabeledImages, train: LabeledImages | None,
+           ratios: Tensor | None, nearest: Tensor | None, seed: int) -> None:  # fmt: skip
+    out.mkdir(parents=True, exist_ok=True)
+    per_class = 8
+    rng = torch.Generator().manual_seed(seed)
+    picks = torch.cat([
+        members[torch.randperm(len(members), generator=rng)[:per_class]]
+        for members in (torch.nonzero(synthetic.labels == c).flatten() for c in range(synthetic.num_classes))
+    ])  # fmt: skip
+    report.figures["Synthetic samples (one row per class)"] = str(
+        save_image_grid(synthetic.images[picks], out / "samples.png", nrow=per_class)
+    )
+    if ratios is not None and train is not None:
+        closest = ratios.argsort()[:16]  # the synthetic samples most like a training image
+        pairs = torch.stack([torch.stack([synthetic.images[i], train.images[nearest[i]]]) for i in closest.tolist()])
+        report.figures["Closest to a training image (each synthetic sample, then its nearest training image)"] = str(
+            save_image_grid(pairs.flatten(0, 1), out / "nearest_neighbours.png", nrow=8)
+        )
+    report.to_json(out / "report.json")
+    (out / "report.md").write_text(report.to_markdown())

@@ -1,0 +1,147 @@
+"""Metric values against independent implementations (torchmetrics, prdc) on real features, plus invariants."""
+
+import copy
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from synthaug.metrics import FID, KID, DensityCoverage, PrecisionRecall
+from synthaug.metrics.functional import (
+    density_coverage,
+    fid,
+    kid,
+    memorization_ratios,
+    near_copy_share,
+    precision_recall,
+)
+
+RTOL = 1e-4
+
+
+@pytest.fixture(scope="module")
+def sets(digits, digits_bank):
+    """Real features: digit pixels (64-d) for 500 real test images and the 400 bank samples."""
+    real = digits.images[:500].flatten(1).double() / 255
+    fake = digits_bank.images(range(len(digits_bank))).flatten(1).double() / 255
+    return real, fake
+
+
+class Identity(nn.Module):
+    """Lets torchmetrics' image metrics take features directly."""
+
+    num_features = 64
+
+    def forward(self, x):
+        return x
+
+
+def test_fid_matches_torchmetrics(sets):
+    from torchmetrics.image.fid import FrechetInceptionDistance
+
+    real, fake = sets
+    reference = FrechetInceptionDistance(feature=Identity(), normalize=True)
+    reference.update(real, real=True)
+    reference.update(fake, real=False)
+    assert float(fid(real, fake)) == pytest.approx(float(reference.compute()), rel=RTOL)
+
+
+def test_kid_matches_torchmetrics(sets):
+    from torchmetrics.image.kid import KernelInceptionDistance
+
+    real, fake = sets[0][:400], sets[1]
+    # One subset of the whole (equal-size) sets, so both see the same samples whatever their RNG.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        reference = KernelInceptionDistance(feature=Identity(), subsets=1, subset_size=400, normalize=True)
+        reference.update(real, real=True)
+        reference.update(fake, real=False)
+        expected = float(reference.compute()[0])
+    assert float(kid(real, fake, subsets=1, subset_size=400)[0]) == pytest.approx(expected, rel=RTOL)
+
+
+def test_prdc_matches_the_reference(sets):
+    prdc = pytest.importorskip("prdc")
+    real, fake = sets
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        k3 = prdc.compute_prdc(real_features=real.numpy(), fake_features=fake.numpy(), nearest_k=3)
+        k5 = prdc.compute_prdc(real_features=real.numpy(), fake_features=fake.numpy(), nearest_k=5)
+    precision, recall = precision_recall(real, fake, k=3, chunk_size=128)  # several chunks
+    density, coverage = density_coverage(real, fake, k=5, chunk_size=128)
+    assert float(precision) == pytest.approx(k3["precision"], rel=RTOL)
+    assert float(recall) == pytest.approx(k3["recall"], rel=RTOL)
+    assert float(density) == pytest.approx(k5["density"], rel=RTOL)
+    assert float(coverage) == pytest.approx(k5["coverage"], rel=RTOL)
+
+
+def test_identical_sets(sets):
+    real, _ = sets
+    assert abs(float(fid(real, real))) < 1e-6
+    assert [float(v) for v in precision_recall(real, real)] == [1.0, 1.0]
+    assert float(density_coverage(real, real)[1]) == 1.0
+
+
+@pytest.mark.parametrize(
+    "make", [lambda: FID(64), lambda: KID(subsets=3, subset_size=100), PrecisionRecall, DensityCoverage],
+    ids=["FID", "KID", "PrecisionRecall", "DensityCoverage"],
+)  # fmt: skip
+def test_states_merge_and_metrics_copy(sets, make):
+    real, fake = sets
+    whole, halves = make(), make()
+    whole.update(real, real=True)
+    whole.update(fake, real=False)
+    for part in (real[:250], real[250:]):
+        halves.update(part, real=True)
+    for part in (fake[:123], fake[123:]):
+        halves.update(part, real=False)
+    expected = whole.compute()
+    assert torch.allclose(torch.as_tensor(halves.compute()), torch.as_tensor(expected), rtol=1e-9)
+    assert torch.allclose(torch.as_tensor(copy.deepcopy(whole).compute()), torch.as_tensor(expected))
+
+
+def test_metric_with_a_feature_extractor(digits):
+    metric = FID(64, feature_extractor=nn.Flatten())
+    metric.update(digits.images[:300].double() / 255, real=True)
+    metric.update(digits.images[300:700].double() / 255, real=False)
+    assert float(metric.compute()) == pytest.approx(float(fid(digits.images[:300].flatten(1).double() / 255,
+                                                               digits.images[300:700].flatten(1).double() / 255)))  # fmt: skip
+    assert not list(metric.state_dict())  # the extractor is not state
+
+
+def test_kid_adapts_its_subset_size_and_leaves_the_global_rng_alone(sets):
+    real, fake = sets
+    state = torch.get_rng_state()
+    with pytest.warns(UserWarning, match="subset size lowered from 1000 to 400"):
+        mean, std = kid(real, fake, subsets=5)
+    assert torch.equal(state, torch.get_rng_state()) and std > 0
+    assert float(kid(real, fake, subsets=5, subset_size=100, seed=1)[0]) == float(kid(real, fake, subsets=5, subset_size=100, seed=1)[0])
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [(lambda r, f: fid(r[:1], f), "at least 2 real samples"), (lambda r, f: fid(r, f[:, :10]), "feature dimensions differ"),
+     (lambda r, f: kid(r, f[:, :10]), "feature dimensions differ"), (lambda r, f: precision_recall(r[:3], f), "more than 3 samples"),
+     (lambda r, f: density_coverage(r, f[:, :5]), "feature dimensions differ"), (lambda r, f: FID(64).update(r[0], real=True), r"\(N, d\)")],
+)  # fmt: skip
+def test_bad_input(sets, call, match):
+    with pytest.raises(ValueError, match=match):
+        call(*sets)
+
+
+def test_fid_warns_below_the_feature_dimension(sets):
+    real, fake = sets
+    with pytest.warns(UserWarning, match="fewer samples"):
+        fid(real[:30], fake[:30])
+
+
+def test_memorization(sets):
+    real, fake = sets
+    copies = real[:50] + 1e-9
+    ratios, nearest = memorization_ratios(real, copies)
+    assert torch.equal(nearest, torch.arange(50)) and float(near_copy_share(ratios)) == 1.0
+    ratios, _ = memorization_ratios(real[:250], real[250:])  # other real images: not copies
+    assert float(near_copy_share(ratios)) < 0.05
+    assert np.isfinite(memorization_ratios(real, fake)[0].numpy()).all()
