@@ -13,6 +13,15 @@ TINY = {"vae": TINY_VAE}
 QUIET = {"progress_bar": False, "logger": False}
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _cache_under_tmp(tmp_path_factory):
+    """Nothing a test runs may write outside pytest's temporary directories, caches included."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SYNTHAUG_CACHE", str(tmp_path_factory.mktemp("synthaug-cache")))
+    yield
+    mp.undo()
+
+
 @pytest.fixture(scope="session")
 def digits():
     return load_digits()

@@ -9,7 +9,7 @@ from synthaug.cli import main
 TINY_SET = ["--set", "latent_dim=8", "--set", "base_channels=8", "--set", "max_channels=16", "--set", "embed_dim=4"]
 
 
-@pytest.mark.parametrize("command", ["demo", "fit", "sample"])
+@pytest.mark.parametrize("command", ["demo", "fit", "sample", "evaluate"])
 def test_help(command, capsys):
     with pytest.raises(SystemExit) as exit_:
         main([command, "--help"])
@@ -42,15 +42,17 @@ def test_fit_on_fashion_mnist(fashion_root, tmp_path):
 
 
 def test_demo(tmp_path, capsys):
-    argv = ["demo", "--steps", "30", "--bank-per-class", "20", "--classifier-steps", "5", "--out", str(tmp_path), "--no-progress"]
+    argv = ["demo", "--steps", "30", "--per-class", "20", "--bank-per-class", "20", "--classifier-steps", "5",
+            "--out", str(tmp_path), "--no-progress"]  # fmt: skip
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "where everything went" in printed and str(tmp_path / "samples.png") in printed
-    assert "real + synthetic" in printed and "difference:" in printed
+    assert "real + synthetic" in printed and "difference:" in printed and "CAS (train on synthetic" in printed
+    assert (tmp_path / "report" / "report.md").is_file()
     assert (tmp_path / "samples.png").is_file() and (tmp_path / "generator" / "config.json").is_file()
     assert len(synthaug.SyntheticBank.open(tmp_path / "bank")) == 200
     # A rerun with other settings replaces the demo's own bank instead of failing.
-    assert main([*argv[:2], "31", *argv[3:]]) == 0
+    assert main([*argv[:2], "31", *argv[3:]]) == 0  # other steps: another generator
     assert len(synthaug.SyntheticBank.open(tmp_path / "bank")) == 200
 
 
@@ -70,3 +72,14 @@ def test_sampling_an_unknown_class(tmp_path, capsys):
     main(["fit", "--data", "digits", "--per-class", "5", "--max-steps", "1", "--out", str(tmp_path), "--no-progress", *TINY_SET])
     assert main(["sample", str(tmp_path / "generator"), "--classes", "12", "--png", str(tmp_path / "g.png")]) == 2
     assert "cannot sample labels [12]" in capsys.readouterr().err
+
+
+def test_evaluate_a_bank(tmp_path, capsys):
+    run = tmp_path / "run"
+    main(["fit", "--data", "digits", "--per-class", "20", "--max-steps", "5", "--out", str(run), "--no-progress", *TINY_SET])
+    main(["sample", str(run / "generator"), "--per-class", "20", "--bank", str(tmp_path / "bank")])
+    code = main(["evaluate", "--data", "digits", "--bank", str(tmp_path / "bank"), "--train-per-class", "20",
+                 "--cas-steps", "5", "--feature-steps", "20", "--kid-subsets", "2", "--out", str(tmp_path / "report"),
+                 "--cache", str(tmp_path / "cache")])  # fmt: skip
+    printed = capsys.readouterr().out
+    assert code == 0 and "| fid ↓ |" in printed and (tmp_path / "report" / "report.json").is_file()

@@ -149,6 +149,7 @@ def evaluate(
     generator_train: LabeledImages | None = None,
     feature_extractor: nn.Module | None = None,
     cas_steps: int | None = 1000,
+    feature_steps: int = 1500,
     kid_subsets: int = 100,
     seed: int = 0,
     out: str | os.PathLike | None = None,
@@ -166,6 +167,7 @@ def evaluate(
         feature_extractor: any module mapping images in ``[-1, 1]`` to ``(N, d)``, instead of the
             domain classifier.
         cas_steps: classifier steps for CAS (train on synthetic, test on real); ``None`` skips CAS.
+        feature_steps: training steps of the default domain classifier (cached per data and steps).
         out: a directory for ``report.json``, ``report.md`` and the figures.
     """
     synthetic = _as_images(synthetic)
@@ -178,7 +180,7 @@ def evaluate(
     if feature_extractor is None:
         if real_train is None:
             raise ValueError("pass real_train= (to train the default domain-classifier features) or feature_extractor=")
-        extractor = domain_classifier(real_train, real_test=real_test, seed=seed, cache_dir=cache_dir)
+        extractor = domain_classifier(real_train, real_test=real_test, steps=feature_steps, seed=seed, cache_dir=cache_dir)
     elif isinstance(feature_extractor, FeatureExtractor):
         extractor = feature_extractor
     else:

@@ -21,7 +21,8 @@ def report(split, digits_bank, tmp_path_factory):
     train, test = split
     out = tmp_path_factory.mktemp("report")
     cache = tmp_path_factory.mktemp("cache")
-    return evaluate(test, digits_bank, real_train=train, cas_steps=60, kid_subsets=5, out=out, cache_dir=cache), out, cache
+    result = evaluate(test, digits_bank, real_train=train, cas_steps=60, feature_steps=300, kid_subsets=5, out=out, cache_dir=cache)
+    return result, out, cache
 
 
 def test_report_contents(report, digits_bank):
@@ -52,7 +53,7 @@ def test_domain_classifier_is_cached(report, split, digits_bank, monkeypatch):
         raise AssertionError("the cached domain classifier must be reused")
 
     monkeypatch.setattr(features, "train_classifier", no_training)
-    again = evaluate(test, digits_bank, real_train=train, cas_steps=None, kid_subsets=5, cache_dir=cache)
+    again = evaluate(test, digits_bank, real_train=train, cas_steps=None, feature_steps=300, kid_subsets=5, cache_dir=cache)
     assert again.overall == report[0].overall and again.cas is None
 
 
@@ -83,5 +84,5 @@ def test_extractor_that_rejects_the_images(split, digits_bank):
 
 def test_leaves_the_global_rng_alone(split, digits_bank, report):
     state = torch.get_rng_state()
-    evaluate(split[1], digits_bank, real_train=split[0], cas_steps=5, kid_subsets=2, cache_dir=report[2])
+    evaluate(split[1], digits_bank, real_train=split[0], cas_steps=5, feature_steps=300, kid_subsets=2, cache_dir=report[2])
     assert torch.equal(state, torch.get_rng_state())
