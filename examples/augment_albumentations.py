@@ -5,10 +5,11 @@
 
 import albumentations as A
 import torch
-from _digits import arguments, prepare
 
 from synthaug.evaluation import accuracy, train_classifier
 from synthaug.integrations.albumentations import SyntheticReplaceImage
+
+from _digits import arguments, prepare
 
 args = arguments(__doc__)
 train, test, bank = prepare(args.out, args.generator_steps)

@@ -4,12 +4,13 @@
 """
 
 import datasets
-from _digits import arguments, prepare
 from PIL import Image
 
 from synthaug.data import from_hf
 from synthaug.evaluation import accuracy, train_classifier
 from synthaug.integrations.huggingface import SyntheticRows
+
+from _digits import arguments, prepare
 
 args = arguments(__doc__)
 train, test, bank = prepare(args.out, args.generator_steps)

@@ -5,11 +5,12 @@
 
 import lightning as L
 import torch
-from _digits import arguments, prepare
 from torch.utils.data import DataLoader
 
 from synthaug.evaluation import ClassifierModule, SmallCNN, accuracy
 from synthaug.integrations.lightning import SyntheticMixCallback
+
+from _digits import arguments, prepare
 
 args = arguments(__doc__)
 train, test, bank = prepare(args.out, args.generator_steps)

@@ -5,11 +5,12 @@
 
 import torch
 import torch.nn.functional as F
-from _digits import arguments, prepare
 from torch.utils.data import DataLoader
 
 from synthaug import SyntheticAugment
 from synthaug.evaluation import SmallCNN, accuracy
+
+from _digits import arguments, prepare
 
 args = arguments(__doc__)
 train, test, bank = prepare(args.out, args.generator_steps)

@@ -38,14 +38,19 @@ def _freeze(mix: SyntheticMix, device: torch.device) -> None:
         mix.source.requires_grad_(False).eval().to(device)
 
 
-def _split(batch: Any, image_key: Any, label_key: Any) -> tuple[torch.Tensor, torch.Tensor]:
+def _mix(mix: SyntheticMix, batch: Any, image_key: Any, label_key: Any, trainer: L.Trainer) -> tuple[Any, Any, Any, Any]:
+    """Mix ``batch`` for this step and rank; returns the keys used and the new images and labels."""
+    image_key = image_key if image_key is not None else ("image" if isinstance(batch, dict) else 0)
+    label_key = label_key if label_key is not None else ("label" if isinstance(batch, dict) else 1)
     try:
-        return batch[image_key], batch[label_key]
+        images, labels = batch[image_key], batch[label_key]
     except (KeyError, IndexError, TypeError) as err:
         raise TypeError(
             f"cannot find images at {image_key!r} and labels at {label_key!r} in a {type(batch).__name__} batch; "
             "set image_key= and label_key="
         ) from err
+    images, labels = mix(images, labels, generator=_step_generator(mix.seed, trainer.global_step, trainer.global_rank))
+    return image_key, label_key, images, labels
 
 
 class SyntheticMixCallback(Callback):
@@ -91,11 +96,8 @@ class SyntheticMixCallback(Callback):
                 "collate_fn return a list or dict, or use synthaug.integrations.lightning.SyntheticMixMixin "
                 "(it mixes in on_after_batch_transfer and accepts tuples)"
             )
-        image_key = self.image_key if self.image_key is not None else ("image" if isinstance(batch, dict) else 0)
-        label_key = self.label_key if self.label_key is not None else ("label" if isinstance(batch, dict) else 1)
-        images, labels = _split(batch, image_key, label_key)
-        rng = _step_generator(self.mix.seed, trainer.global_step, trainer.global_rank)
-        batch[image_key], batch[label_key] = self.mix(images, labels, generator=rng)
+        image_key, label_key, images, labels = _mix(self.mix, batch, self.image_key, self.label_key, trainer)
+        batch[image_key], batch[label_key] = images, labels
         self.batches_mixed += 1
         self.synthetic_items += int(self.mix.last_synthetic_mask.sum())
 
@@ -148,11 +150,7 @@ class SyntheticMixMixin:
         if mix is None or trainer is None or not trainer.training:
             return batch
         _freeze(mix, self.device)  # type: ignore[attr-defined]
-        image_key, label_key = self._synthetic_keys
-        image_key = image_key if image_key is not None else ("image" if isinstance(batch, dict) else 0)
-        label_key = label_key if label_key is not None else ("label" if isinstance(batch, dict) else 1)
-        images, labels = _split(batch, image_key, label_key)
-        images, labels = mix(images, labels, generator=_step_generator(mix.seed, trainer.global_step, trainer.global_rank))
+        image_key, label_key, images, labels = _mix(mix, batch, *self._synthetic_keys, trainer)
         if isinstance(batch, dict):
             return {**batch, image_key: images, label_key: labels}
         items = list(batch)

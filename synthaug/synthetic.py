@@ -19,7 +19,6 @@ import torch
 
 from synthaug.bank import MANIFEST_NAME, PLAN_NAME, SyntheticBank
 from synthaug.data.labeled import to_uint8
-from synthaug.data.sources import label_to_int
 from synthaug.generators.base import ConditionalGenerator
 
 Source = SyntheticBank | ConditionalGenerator | str | os.PathLike

@@ -16,8 +16,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from synthaug.data.labeled import LabeledImages, to_signed_unit
 from synthaug.classifier import SmallCNN, accuracy, train_classifier
+from synthaug.data.labeled import LabeledImages, to_signed_unit
 
 
 class FeatureExtractor(nn.Module):
