@@ -36,12 +36,11 @@ def features(d: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def run_ours(real: torch.Tensor, fake: torch.Tensor) -> None:
-    from synthaug.metrics.functional import density_coverage, fid, kid, precision_recall
+    from synthaug.metrics.functional import fid, kid, prdc
 
     fid(real, fake)
     kid(real, fake, subsets=100, subset_size=1000)
-    precision_recall(real, fake, k=3)
-    density_coverage(real, fake, k=5)
+    prdc(real, fake, k_precision_recall=3, k_density_coverage=5)  # all four from one pass per distance block
 
 
 def run_reference(real: torch.Tensor, fake: torch.Tensor) -> None:

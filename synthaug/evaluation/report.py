@@ -20,12 +20,11 @@ from synthaug.data.labeled import LabeledImages
 from synthaug.metrics.features import FeatureExtractor, domain_classifier
 from synthaug.metrics.functional import (
     NEAR_COPY_THRESHOLD,
-    density_coverage,
     fid,
     kid,
     memorization_ratios,
     near_copy_share,
-    precision_recall,
+    prdc,
 )
 from synthaug.visualize import save_image_grid
 
@@ -36,10 +35,9 @@ LOWER_IS_BETTER = {"fid", "kid"}
 def feature_metrics(real: Tensor, fake: Tensor, *, kid_subsets: int = 100, seed: int = 0) -> dict[str, float]:
     """FID, KID (mean and std), precision/recall (k=3) and density/coverage (k=5) of two feature sets."""
     kid_mean, kid_std = kid(real, fake, subsets=kid_subsets, seed=seed)
-    precision, recall = precision_recall(real, fake, k=3)
-    density, coverage = density_coverage(real, fake, k=5)
-    values = (fid(real, fake), kid_mean, kid_std, precision, recall, density, coverage)
-    return {name: float(value) for name, value in zip(METRICS, values)}
+    knn = prdc(real, fake, k_precision_recall=3, k_density_coverage=5)
+    values = {"fid": fid(real, fake), "kid": kid_mean, "kid_std": kid_std, **knn}
+    return {name: float(values[name]) for name in METRICS}
 
 
 @dataclass
@@ -87,7 +85,8 @@ class EvaluationReport:
             lines.append("| --- | ---: |")
             lines.append(f"| synthetic only | {self.cas['synthetic']:.2%} |")
             if "real" in self.cas:
-                lines.append(f"| real training images (same classifier and steps) | {self.cas['real']:.2%} |")
+                lines.append(f"| the generator's {self.cas['real_images']} real training images (same classifier and steps) "
+                             f"| {self.cas['real']:.2%} |")  # fmt: skip
         if self.memorization:
             mem = self.memorization
             lines += ["", "## Memorization", ""]
@@ -160,10 +159,10 @@ def evaluate(
     Args:
         real_test: real images the synthetic set is compared with.
         synthetic: a :class:`~synthaug.bank.SyntheticBank` or :class:`~synthaug.data.LabeledImages`.
-        real_train: real training images: trains the default feature extractor (a domain classifier),
-            gives the real-vs-real floor next to every distance, and the real baseline of CAS.
-        generator_train: the images the generator was trained on, for the memorization check
-            (default: ``real_train``).
+        real_train: real training images: trains the default feature extractor (a domain classifier)
+            and gives the real-vs-real floor next to every distance.
+        generator_train: the images the generator was trained on (default: ``real_train``): the
+            memorization check compares with them, and CAS's real baseline trains on them.
         feature_extractor: any module mapping images in ``[-1, 1]`` to ``(N, d)``, instead of the
             domain classifier.
         cas_steps: classifier steps for CAS (train on synthetic, test on real); ``None`` skips CAS.
@@ -209,8 +208,9 @@ def evaluate(
     if cas_steps:
         kwargs = {"image_shape": real_test.image_shape, "num_classes": real_test.num_classes, "steps": cas_steps, "seed": seed}
         cas = {"synthetic": accuracy(train_classifier(synthetic, **kwargs), real_test)}
-        if real_train is not None:
-            cas["real"] = accuracy(train_classifier(real_train, **kwargs), real_test)
+        if memorization_set is not None:  # the generator's own training images: what synthetic data stands in for
+            cas["real"] = accuracy(train_classifier(memorization_set, **kwargs), real_test)
+            cas["real_images"] = len(memorization_set)
 
     memorization, ratios, nearest = None, None, None
     if memorization_set is not None:

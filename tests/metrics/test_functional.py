@@ -17,6 +17,7 @@ from synthaug.metrics.functional import (
     near_copy_share,
     precision_recall,
 )
+from synthaug.metrics.functional import prdc as prdc_ours
 
 RTOL = 1e-4
 
@@ -75,6 +76,10 @@ def test_prdc_matches_the_reference(sets):
     assert float(recall) == pytest.approx(k3["recall"], rel=RTOL)
     assert float(density) == pytest.approx(k5["density"], rel=RTOL)
     assert float(coverage) == pytest.approx(k5["coverage"], rel=RTOL)
+    combined = prdc_ours(real, fake, k_precision_recall=3, k_density_coverage=5, chunk_size=100)
+    assert [float(combined[m]) for m in ("precision", "recall", "density", "coverage")] == pytest.approx(
+        [k3["precision"], k3["recall"], k5["density"], k5["coverage"]], rel=RTOL
+    )
 
 
 def test_identical_sets(sets):

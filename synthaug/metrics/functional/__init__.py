@@ -3,7 +3,7 @@
 from synthaug.metrics.functional.fid import fid
 from synthaug.metrics.functional.kid import kid
 from synthaug.metrics.functional.memorization import NEAR_COPY_THRESHOLD, memorization_ratios, near_copy_share
-from synthaug.metrics.functional.prdc import density_coverage, knn_radii, precision_recall
+from synthaug.metrics.functional.prdc import density_coverage, knn_radii, prdc, precision_recall
 
 __all__ = [
     "NEAR_COPY_THRESHOLD",
@@ -13,5 +13,6 @@ __all__ = [
     "knn_radii",
     "memorization_ratios",
     "near_copy_share",
+    "prdc",
     "precision_recall",
 ]

@@ -8,7 +8,7 @@ Distances are computed in row blocks, so memory is ``chunk_size x N`` instead of
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -31,46 +31,63 @@ def _blocks(rows: Tensor, cols: Tensor, chunk_size: int, reduce: Callable[[Tenso
         reduce(torch.cdist(rows[rows_slice], cols), rows_slice)
 
 
-def knn_radii(features: Tensor, k: int, *, chunk_size: int = 1024) -> Tensor:
-    """Distance from each sample to its ``k``-th nearest other sample."""
-    radii = torch.empty(len(features), dtype=features.dtype)
+def knn_radii(features: Tensor, k: int | Sequence[int], *, chunk_size: int = 1024) -> Tensor:
+    """Distance from each sample to its ``k``-th nearest other sample; for several ``k``, one row per ``k``
+    from a single pass over the distances."""
+    ks = [k] if isinstance(k, int) else list(k)
+    radii = torch.empty(len(ks), len(features), dtype=features.dtype)
 
     def reduce(distances: Tensor, rows: slice) -> None:
-        # k + 1 smallest: the first is the sample itself at distance 0.
-        radii[rows] = distances.topk(k + 1, dim=1, largest=False).values[:, k]
+        # max(k) + 1 smallest: the first is the sample itself at distance 0.
+        nearest = distances.topk(max(ks) + 1, dim=1, largest=False).values
+        radii[:, rows] = nearest[:, ks].T
 
     _blocks(features, features, chunk_size, reduce)
-    return radii
+    return radii[0] if isinstance(k, int) else radii
 
 
-def precision_recall(real: Tensor, fake: Tensor, *, k: int = 3, chunk_size: int = 1024) -> tuple[Tensor, Tensor]:
-    """Share of synthetic samples inside some real k-NN ball (precision), and of real samples inside
-    some synthetic k-NN ball (recall)."""
-    real, fake = _check(real, fake, k)
-    real_radii, fake_radii = knn_radii(real, k, chunk_size=chunk_size), knn_radii(fake, k, chunk_size=chunk_size)
-    fake_covered = torch.zeros(len(fake), dtype=torch.bool)
-    real_covered = torch.zeros(len(real), dtype=torch.bool)
+def prdc(
+    real: Tensor, fake: Tensor, *, k_precision_recall: int = 3, k_density_coverage: int = 5, chunk_size: int = 1024
+) -> dict[str, Tensor]:
+    """Precision, recall, density and coverage from one pass over each block of distances.
 
-    def reduce(distances: Tensor, rows: slice) -> None:  # distances: (real block, all fake)
-        fake_covered.logical_or_((distances <= real_radii[rows, None]).any(0))
-        real_covered[rows] = (distances <= fake_radii[None, :]).any(1)
-
-    _blocks(real, fake, chunk_size, reduce)
-    return fake_covered.double().mean(), real_covered.double().mean()
-
-
-def density_coverage(real: Tensor, fake: Tensor, *, k: int = 5, chunk_size: int = 1024) -> tuple[Tensor, Tensor]:
-    """Density: real k-NN balls containing each synthetic sample, averaged and divided by ``k``.
-    Coverage: share of real samples whose k-NN ball contains at least one synthetic sample."""
-    real, fake = _check(real, fake, k)
-    real_radii = knn_radii(real, k, chunk_size=chunk_size)
+    Precision: share of synthetic samples inside some real k-NN ball; recall: share of real samples
+    inside some synthetic k-NN ball (both with ``k_precision_recall``). Density: real k-NN balls
+    containing each synthetic sample, averaged and divided by ``k``; coverage: share of real
+    samples whose k-NN ball contains a synthetic sample (both with ``k_density_coverage``).
+    """
+    k_pr, k_dc = k_precision_recall, k_density_coverage
+    real, fake = _check(real, fake, max(k_pr, k_dc))
+    real_pr, real_dc = knn_radii(real, [k_pr, k_dc], chunk_size=chunk_size)
+    fake_pr = knn_radii(fake, k_pr, chunk_size=chunk_size)
+    fake_in_real_ball = torch.zeros(len(fake), dtype=torch.bool)
+    real_in_fake_ball = torch.zeros(len(real), dtype=torch.bool)
     balls_per_fake = torch.zeros(len(fake), dtype=torch.float64)
     covered = torch.zeros(len(real), dtype=torch.bool)
 
     def reduce(distances: Tensor, rows: slice) -> None:  # distances: (real block, all fake)
-        inside = distances <= real_radii[rows, None]
+        fake_in_real_ball.logical_or_((distances <= real_pr[rows, None]).any(0))
+        real_in_fake_ball[rows] = (distances <= fake_pr[None, :]).any(1)
+        inside = distances <= real_dc[rows, None]
         balls_per_fake.add_(inside.sum(0))
         covered[rows] = inside.any(1)
 
     _blocks(real, fake, chunk_size, reduce)
-    return balls_per_fake.mean() / k, covered.double().mean()
+    return {
+        "precision": fake_in_real_ball.double().mean(),
+        "recall": real_in_fake_ball.double().mean(),
+        "density": balls_per_fake.mean() / k_dc,
+        "coverage": covered.double().mean(),
+    }
+
+
+def precision_recall(real: Tensor, fake: Tensor, *, k: int = 3, chunk_size: int = 1024) -> tuple[Tensor, Tensor]:
+    """Improved precision and recall with ``k``-NN balls (see :func:`prdc`)."""
+    values = prdc(real, fake, k_precision_recall=k, k_density_coverage=k, chunk_size=chunk_size)
+    return values["precision"], values["recall"]
+
+
+def density_coverage(real: Tensor, fake: Tensor, *, k: int = 5, chunk_size: int = 1024) -> tuple[Tensor, Tensor]:
+    """Density and coverage with ``k``-NN balls (see :func:`prdc`)."""
+    values = prdc(real, fake, k_precision_recall=k, k_density_coverage=k, chunk_size=chunk_size)
+    return values["density"], values["coverage"]
