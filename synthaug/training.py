@@ -115,6 +115,8 @@ class GeneratorModule(L.LightningModule):
             torch.manual_seed(seed)
             self.generator: ConditionalGenerator = cls(cls.config_class.from_dict(config), class_names)
         self.lr = lr if lr is not None else cls.default_lr
+        # Lightning counts every optimiser step as a step, so a GAN's max_steps covers both optimisers.
+        self.automatic_optimization = not cls.manual_optimization
         self._noise: torch.Generator | None = None
         self._noise_state: torch.Tensor | None = None
 
@@ -125,20 +127,36 @@ class GeneratorModule(L.LightningModule):
             self._noise.set_state(self._noise_state)
             self._noise_state = None
 
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor | None:
         images, labels = batch
-        losses = self.generator.loss(to_signed_unit(images), labels, generator=self._noise)
+        images = to_signed_unit(images)
+        if self.automatic_optimization:
+            losses = self.generator.loss(images, labels, generator=self._noise)
+        else:  # e.g. a GAN's discriminator and generator steps
+            losses = self.generator.manual_step(images, labels, self.optimizers(), self.manual_backward, generator=self._noise)
         self.log_dict({f"train/{k}": v.detach() for k, v in losses.items()}, prog_bar=True, on_step=True)
-        return losses["loss"]
+        return losses.get("loss") if self.automatic_optimization else None
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.generator.parameters(), lr=self.lr)
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        self.generator.on_train_step_end()
+
+    def configure_optimizers(self) -> torch.optim.Optimizer | list[torch.optim.Optimizer]:
+        return self.generator.configure_optimizers(self.lr)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if self._noise is not None:
             checkpoint["synthaug_noise_rng"] = self._noise.get_state()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        saved = checkpoint.get("hyper_parameters", {})
+        if saved.get("family") != self.hparams.family or saved.get("config") != self.hparams.config:
+            old, new = saved.get("config", {}), self.hparams.config
+            differ = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+            raise ValueError(
+                f"the checkpoint holds a {saved.get('family')!r} generator whose options differ from this run's "
+                f"({', '.join(f'{k}: {old.get(k)!r} -> {new.get(k)!r}' for k in differ) or 'family'}); "
+                "resume with the options it was trained with"
+            )
         self._noise_state = checkpoint.get("synthaug_noise_rng")
 
 
@@ -260,6 +278,8 @@ def fit(
         # ImagesDataModule resumes mid-epoch exactly (it checkpoints its position), which
         # Lightning cannot see from the DataLoader and warns about.
         warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before the epoch ended")
+        # EMA copies of a network are frozen in eval mode on purpose.
+        warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode at the start of training")
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
 
     trained = module.generator.eval()

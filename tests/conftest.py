@@ -8,7 +8,9 @@ from synthaug.data import FASHION_MNIST_ROOT, load_digits
 #: A VAE small enough to train in a second or two on the CPU.
 TINY_VAE = {"latent_dim": 8, "base_channels": 8, "max_channels": 16, "embed_dim": 4}
 #: Tiny hyper-parameters per registered family, for tests parametrized over GENERATORS.
-TINY = {"vae": TINY_VAE}
+TINY_DDPM = {"base_channels": 8, "channel_mults": (1, 2), "timesteps": 50, "steps": 4, "dropout": 0.0}
+TINY_GAN = {"latent_dim": 8, "generator_channels": 8, "discriminator_channels": 8, "max_channels": 16}
+TINY = {"vae": TINY_VAE, "ddpm": TINY_DDPM, "gan": TINY_GAN}
 #: Trainer settings that keep test runs quiet.
 QUIET = {"progress_bar": False, "logger": False}
 

@@ -1,12 +1,18 @@
 """Class-conditional generator families behind one interface, in a plain dict registry."""
 
 from synthaug.generators.base import GENERATORS, ConditionalGenerator, GeneratorConfig, create, get_family, register
+from synthaug.generators.ddpm import ConditionalDDPM, DDPMConfig
+from synthaug.generators.gan import ConditionalGAN, GANConfig
 from synthaug.generators.vae import ConditionalVAE, VAEConfig
 
 __all__ = [
     "GENERATORS",
+    "ConditionalDDPM",
+    "ConditionalGAN",
     "ConditionalGenerator",
     "ConditionalVAE",
+    "DDPMConfig",
+    "GANConfig",
     "GeneratorConfig",
     "VAEConfig",
     "create",

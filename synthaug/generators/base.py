@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -53,6 +53,8 @@ class ConditionalGenerator(nn.Module, ABC):
     config_class: ClassVar[type[GeneratorConfig]]
     #: Adam learning rate used by :func:`synthaug.fit` when none is given.
     default_lr: ClassVar[float] = 1e-3
+    #: True for families that step their optimisers themselves in :meth:`manual_step` (GANs).
+    manual_optimization: ClassVar[bool] = False
 
     def __init__(self, config: GeneratorConfig, class_names: Sequence[str] | None = None) -> None:
         super().__init__()
@@ -81,6 +83,25 @@ class ConditionalGenerator(nn.Module, ABC):
         self, images: torch.Tensor, labels: torch.Tensor, *, generator: torch.Generator | None = None
     ) -> dict[str, torch.Tensor]:
         """Training losses for a batch; ``"loss"`` is minimised, other entries are logged."""
+
+    def configure_optimizers(self, lr: float) -> torch.optim.Optimizer | list[torch.optim.Optimizer]:
+        """Adam over the trainable parameters (not EMA copies); families with several optimisers override it."""
+        return torch.optim.Adam([p for p in self.parameters() if p.requires_grad], lr=lr)
+
+    def manual_step(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        optimizers: Sequence[torch.optim.Optimizer],
+        backward: Callable[[torch.Tensor], None],
+        *,
+        generator: torch.Generator | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """One training step that runs its own optimisers (only for ``manual_optimization`` families)."""
+        raise NotImplementedError(f"{type(self).__name__} trains through loss(); manual_step is for manual optimisation")
+
+    def on_train_step_end(self) -> None:
+        """Called after every optimiser step (e.g. to update EMA weights); nothing by default."""
 
     @abstractmethod
     def sample(self, labels: torch.Tensor | Sequence[int], *, generator: torch.Generator | None = None) -> torch.Tensor:

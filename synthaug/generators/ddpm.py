@@ -1,0 +1,165 @@
+"""A class-conditional diffusion model with classifier-free guidance.
+
+Training (Ho et al. 2020, https://arxiv.org/abs/2006.11239): noise an image to a random timestep of
+a cosine schedule and regress the noise (``"epsilon"``) or ``v`` (Salimans & Ho 2022,
+https://arxiv.org/abs/2202.00512); the label is dropped to a "no class" token with probability
+``label_dropout`` so one network also learns the unconditional model. Sampling (Ho & Salimans
+2022, https://arxiv.org/abs/2207.12598): the conditional and unconditional passes run as one batch
+and combine as ``uncond + guidance * (cond - uncond)``; the loop is written out below, with the
+sampler (``ddpm``, ``ddim``, ``dpm++2m``) as a separate object. Sampling uses an EMA of the weights.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from synthaug.generators.base import ConditionalGenerator, GeneratorConfig, randn, register
+from synthaug.generators.diffusion import SAMPLERS, ConditionalUNet, NoiseSchedule
+from synthaug.generators.diffusion.samplers import DDIMSampler
+
+MAX_GUIDANCE = 20.0
+
+
+@dataclass
+class DDPMConfig(GeneratorConfig):
+    base_channels: int = 32
+    channel_mults: tuple[int, ...] = (1, 2, 2)
+    blocks_per_level: int = 1
+    dropout: float = 0.1
+    timesteps: int = 1000
+    prediction: Literal["epsilon", "v"] = "v"
+    #: probability of training a step without its label (classifier-free guidance)
+    label_dropout: float = 0.1
+    #: defaults for sample(); each can be overridden per call
+    guidance: float = 2.0
+    sampler: str = "dpm++2m"
+    steps: int = 20
+    eta: float = 0.0
+    ema_decay: float = 0.999
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.channel_mults = tuple(int(m) for m in self.channel_mults)
+        factor = 2 ** (len(self.channel_mults) - 1)
+        _, h, w = self.image_shape
+        if h % factor or w % factor:
+            working = ", ".join(str(factor * k) for k in range(2, 9))
+            raise ValueError(
+                f"a UNet with {len(self.channel_mults)} levels halves images {len(self.channel_mults) - 1} times, so height "
+                f"and width must be divisible by {factor}; {h}x{w} is not. Sizes that work: {working}, ...; or pad the "
+                f"images, or use fewer channel_mults"
+            )
+        if self.base_channels % 8:
+            raise ValueError(f"base_channels must be a multiple of 8 (GroupNorm), got {self.base_channels}")
+        if self.prediction not in ("epsilon", "v"):
+            raise ValueError(f"prediction must be 'epsilon' or 'v', got {self.prediction!r}")
+        if not 0 <= self.label_dropout < 1:
+            raise ValueError(f"label_dropout must lie in [0, 1), got {self.label_dropout}")
+        if not 0 < self.ema_decay < 1:
+            raise ValueError(f"ema_decay must lie in (0, 1), got {self.ema_decay}")
+        check_sampling(self.sampler, self.steps, self.guidance, self.eta, self.timesteps)
+
+
+def check_sampling(sampler: str, steps: int, guidance: float, eta: float, timesteps: int) -> None:
+    if sampler not in SAMPLERS:
+        raise ValueError(f"unknown sampler {sampler!r}; known samplers: {sorted(SAMPLERS)}")
+    if not 1 <= steps <= timesteps:
+        raise ValueError(f"steps must lie in [1, {timesteps}], got {steps}")
+    if not 0 <= guidance <= MAX_GUIDANCE or math.isnan(guidance):
+        raise ValueError(
+            f"guidance must lie in [0, {MAX_GUIDANCE:g}] (0: unconditional, 1: conditional, >1: stronger), got {guidance}"
+        )
+    if eta < 0:
+        raise ValueError(f"eta must be >= 0, got {eta}")
+
+
+@register
+class ConditionalDDPM(ConditionalGenerator):
+    """Class-conditional diffusion with a UNet, classifier-free guidance and fast samplers.
+
+    Example:
+        >>> import torch
+        >>> from synthaug.generators import create
+        >>> ddpm = create("ddpm", num_classes=10, image_shape=(1, 8, 8), base_channels=8, channel_mults=(1, 2))
+        >>> ddpm.sample([3, 4], steps=5, generator=torch.Generator().manual_seed(0)).shape
+        torch.Size([2, 1, 8, 8])
+    """
+
+    family = "ddpm"
+    config_class = DDPMConfig
+    default_lr = 5e-4
+
+    def __init__(self, config: DDPMConfig, class_names: Sequence[str] | None = None) -> None:
+        super().__init__(config, class_names)
+        self.unet = ConditionalUNet(
+            config.image_shape[0], config.num_classes, base_channels=config.base_channels,
+            channel_mults=config.channel_mults, blocks_per_level=config.blocks_per_level, dropout=config.dropout,
+        )  # fmt: skip
+        self.ema = copy.deepcopy(self.unet).requires_grad_(False).eval()
+        self.schedule = NoiseSchedule(config.timesteps)
+        self.null_class = config.num_classes
+
+    def loss(self, images: Tensor, labels: Tensor, *, generator: torch.Generator | None = None) -> dict[str, Tensor]:
+        batch = len(images)
+        source = generator.device if generator is not None else images.device
+        t = torch.randint(self.config.timesteps, (batch,), generator=generator, device=source).to(images.device)
+        noise = randn(images.shape, generator=generator, device=images.device, dtype=images.dtype)
+        drop = torch.rand(batch, generator=generator, device=source).to(images.device) < self.config.label_dropout
+        labels = torch.where(drop, torch.full_like(labels, self.null_class), labels)
+        output = self.unet(self.schedule.add_noise(images, noise, t), t, labels)
+        loss = F.mse_loss(output, self.schedule.target(images, noise, t, self.config.prediction))
+        return {"loss": loss}
+
+    @torch.no_grad()
+    def on_train_step_end(self) -> None:
+        for ema, live in zip(self.ema.parameters(), self.unet.parameters()):
+            ema.lerp_(live, 1 - self.config.ema_decay)
+
+    @torch.no_grad()
+    def sample(
+        self,
+        labels: Tensor | Sequence[int],
+        *,
+        generator: torch.Generator | None = None,
+        steps: int | None = None,
+        guidance: float | None = None,
+        sampler: str | None = None,
+        eta: float | None = None,
+    ) -> Tensor:
+        """Images of ``labels`` in ``[-1, 1]``; ``steps``, ``guidance``, ``sampler`` and ``eta`` default to the config's."""
+        cfg = self.config
+        steps = cfg.steps if steps is None else steps
+        guidance = cfg.guidance if guidance is None else guidance
+        sampler = cfg.sampler if sampler is None else sampler
+        eta = cfg.eta if eta is None else eta
+        check_sampling(sampler, steps, guidance, eta, cfg.timesteps)
+        labels = self.check_labels(labels)
+        solver = DDIMSampler(self.schedule, eta=eta) if sampler == "ddim" else SAMPLERS[sampler](self.schedule)
+        batch = len(labels)
+        x = randn((batch, *self.image_shape), generator=generator, device=self.device)
+        guided = guidance != 1.0
+        both_labels = torch.cat([labels, torch.full_like(labels, self.null_class)]) if guided else labels
+        timesteps = self.schedule.spaced(steps, solver.spacing)
+        for i, t in enumerate(timesteps):
+            s = timesteps[i + 1] if i + 1 < len(timesteps) else -1
+            t_batch = torch.full((batch,), t, device=self.device, dtype=torch.int64)
+            if guided:  # conditional and unconditional passes as one batch
+                both = self.ema(torch.cat([x, x]), torch.cat([t_batch, t_batch]), both_labels)
+                conditional, unconditional = both.chunk(2)
+                output = unconditional + guidance * (conditional - unconditional)
+            else:
+                output = self.ema(x, t_batch, labels)
+            x0, eps = self.schedule.to_x0_eps(output, x, t_batch, cfg.prediction)
+            x0 = x0.clamp(-1.0, 1.0)
+            alpha, sigma = (v.to(x.dtype).view(-1, 1, 1, 1) for v in self.schedule.alpha_sigma(t_batch))
+            eps = (x - alpha * x0) / sigma  # consistent with the clipped x0
+            x = solver.step(x0, eps, t, s, x, generator)
+        return x.clamp(-1.0, 1.0)

@@ -1,0 +1,168 @@
+"""A class-conditional GAN for small data: projection discriminator with spectral normalisation,
+hinge loss, DiffAugment and an EMA generator.
+
+Projection discriminator: Miyato & Koyama 2018 (https://arxiv.org/abs/1802.05637); spectral
+normalisation: Miyato et al. 2018 (https://arxiv.org/abs/1802.05957); DiffAugment: Zhao et al. 2020
+(https://arxiv.org/abs/2006.10738). Training alternates one discriminator and one generator step
+through Lightning manual optimisation; samples come from the EMA copy of the generator.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+from synthaug.generators.base import ConditionalGenerator, GeneratorConfig, randn, register
+from synthaug.generators.diffaugment import POLICIES, diff_augment
+from synthaug.generators.vae import _num_downsamples
+
+
+@dataclass
+class GANConfig(GeneratorConfig):
+    latent_dim: int = 64
+    generator_channels: int = 32
+    discriminator_channels: int = 32
+    max_channels: int = 256
+    #: comma-separated DiffAugment policy applied to everything the discriminator sees ("" for none)
+    diffaugment: str = "color,translation,cutout"
+    ema_decay: float = 0.999
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("latent_dim", "generator_channels", "discriminator_channels", "max_channels"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.generator_channels % 8:
+            raise ValueError(f"generator_channels must be a multiple of 8 (GroupNorm), got {self.generator_channels}")
+        unknown = [p for p in filter(None, (p.strip() for p in self.diffaugment.split(","))) if p not in POLICIES]
+        if unknown:
+            raise ValueError(f"unknown DiffAugment policies {unknown}; known: {list(POLICIES)}")
+        if min(self.image_shape[1:]) < 4:
+            raise ValueError(f"images must be at least 4x4, got {self.image_shape[1:]}")
+
+
+class Generator(nn.Module):
+    """``(z, labels) -> images in [-1, 1]``: a linear map to a small feature map, then nearest-neighbour
+    upsampling blocks mirroring the VAE's halvings, so every supported size is reached exactly."""
+
+    def __init__(self, config: GANConfig) -> None:
+        super().__init__()
+        c, h, w = config.image_shape
+        ups = _num_downsamples(h, w)
+        widths = [min(config.generator_channels * 2**i, config.max_channels) for i in range(ups + 1)][::-1]
+        self.start = (widths[0], h >> ups, w >> ups)
+        self.embed = nn.Embedding(config.num_classes, config.latent_dim)
+        self.project = nn.Linear(2 * config.latent_dim, widths[0] * (h >> ups) * (w >> ups))
+        blocks: list[nn.Module] = [nn.GroupNorm(8, widths[0]), nn.ReLU()]
+        for w_in, w_out in zip(widths, widths[1:]):
+            blocks += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(w_in, w_out, 3, padding=1),
+                       nn.GroupNorm(8, w_out), nn.ReLU(), nn.Conv2d(w_out, w_out, 3, padding=1), nn.GroupNorm(8, w_out), nn.ReLU()]  # fmt: skip
+        blocks += [nn.Conv2d(widths[-1], c, 3, padding=1), nn.Tanh()]
+        self.blocks = nn.Sequential(*blocks)
+
+    def forward(self, z: Tensor, labels: Tensor) -> Tensor:
+        h = self.project(torch.cat([z, self.embed(labels)], dim=1))
+        return self.blocks(h.view(-1, *self.start))  # (B, C0, h0, w0) -> (B, C, H, W)
+
+
+class ProjectionDiscriminator(nn.Module):
+    """``D(x, y) = psi(phi(x)) + <embed(y), phi(x)>`` with spectrally normalised layers."""
+
+    def __init__(self, config: GANConfig) -> None:
+        super().__init__()
+        c, h, w = config.image_shape
+        downs = max(_num_downsamples(h, w), 1)
+        widths = [min(config.discriminator_channels * 2**i, config.max_channels) for i in range(downs + 1)]
+        layers: list[nn.Module] = [spectral_norm(nn.Conv2d(c, widths[0], 3, padding=1)), nn.LeakyReLU(0.2)]
+        for w_in, w_out in zip(widths, widths[1:]):
+            layers += [spectral_norm(nn.Conv2d(w_in, w_out, 4, stride=2, padding=1)), nn.LeakyReLU(0.2),
+                       spectral_norm(nn.Conv2d(w_out, w_out, 3, padding=1)), nn.LeakyReLU(0.2)]  # fmt: skip
+        self.features = nn.Sequential(*layers)
+        self.linear = spectral_norm(nn.Linear(widths[-1], 1))
+        self.embed = spectral_norm(nn.Embedding(config.num_classes, widths[-1]))
+
+    def forward(self, x: Tensor, labels: Tensor) -> Tensor:
+        phi = self.features(x).sum(dim=(2, 3))  # (B, C) global sum pooling
+        return self.linear(phi).squeeze(1) + (self.embed(labels) * phi).sum(1)  # (B,)
+
+
+@register
+class ConditionalGAN(ConditionalGenerator):
+    """Class-conditional GAN trained with manual optimisation (see :meth:`manual_step`)."""
+
+    family = "gan"
+    config_class = GANConfig
+    default_lr = 2e-4
+    manual_optimization = True  # two optimisers, stepped in turn
+
+    def __init__(self, config: GANConfig, class_names: Sequence[str] | None = None) -> None:
+        super().__init__(config, class_names)
+        self.generator = Generator(config)
+        self.discriminator = ProjectionDiscriminator(config)
+        self.ema = copy.deepcopy(self.generator).requires_grad_(False).eval()
+
+    def configure_optimizers(self, lr: float) -> list[torch.optim.Optimizer]:
+        """Generator and discriminator optimisers (Adam with beta1 = 0, as usual for hinge-loss GANs)."""
+        return [torch.optim.Adam(self.generator.parameters(), lr=lr, betas=(0.0, 0.99)),
+                torch.optim.Adam(self.discriminator.parameters(), lr=lr, betas=(0.0, 0.99))]  # fmt: skip
+
+    def _fake(self, labels: Tensor, generator: torch.Generator | None) -> Tensor:
+        z = randn((len(labels), self.config.latent_dim), generator=generator, device=labels.device)
+        return self.generator(z, labels)
+
+    def _discriminate(self, images: Tensor, labels: Tensor, generator: torch.Generator | None) -> Tensor:
+        return self.discriminator(diff_augment(images, self.config.diffaugment, generator), labels)
+
+    def loss(self, images: Tensor, labels: Tensor, *, generator: torch.Generator | None = None) -> dict[str, Tensor]:
+        """Both hinge losses for a batch (for monitoring; training goes through :meth:`manual_step`)."""
+        fake = self._fake(labels, generator)
+        d_loss = F.relu(1 - self._discriminate(images, labels, generator)).mean() + F.relu(
+            1 + self._discriminate(fake.detach(), labels, generator)
+        ).mean()
+        g_loss = -self._discriminate(fake, labels, generator).mean()
+        return {"loss": d_loss + g_loss, "d_loss": d_loss, "g_loss": g_loss}
+
+    def manual_step(
+        self,
+        images: Tensor,
+        labels: Tensor,
+        optimizers: Sequence[torch.optim.Optimizer],
+        backward: Callable[[Tensor], None],
+        *,
+        generator: torch.Generator | None = None,
+    ) -> dict[str, Tensor]:
+        """One discriminator step, then one generator step (hinge loss); returns the logged losses."""
+        g_opt, d_opt = optimizers
+        fake = self._fake(labels, generator)
+        d_real = self._discriminate(images, labels, generator)
+        d_fake = self._discriminate(fake.detach(), labels, generator)
+        d_loss = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
+        d_opt.zero_grad(set_to_none=True)
+        backward(d_loss)
+        d_opt.step()
+
+        g_loss = -self._discriminate(fake, labels, generator).mean()
+        g_opt.zero_grad(set_to_none=True)
+        backward(g_loss)
+        g_opt.step()
+        return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach(), "d_real": d_real.mean().detach(),
+                "d_fake": d_fake.mean().detach()}  # fmt: skip
+
+    @torch.no_grad()
+    def on_train_step_end(self) -> None:
+        for ema, live in zip(self.ema.parameters(), self.generator.parameters()):
+            ema.lerp_(live, 1 - self.config.ema_decay)
+        for ema, live in zip(self.ema.buffers(), self.generator.buffers()):
+            ema.copy_(live)
+
+    @torch.no_grad()
+    def sample(self, labels: Tensor | Sequence[int], *, generator: torch.Generator | None = None) -> Tensor:
+        labels = self.check_labels(labels)
+        z = randn((len(labels), self.config.latent_dim), generator=generator, device=self.device)
+        return self.ema(z, labels)
