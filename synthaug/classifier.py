@@ -19,14 +19,19 @@ from synthaug.data.labeled import LabeledImages, to_signed_unit
 
 
 class SmallCNN(nn.Module):
-    """Two conv blocks and a linear head; works for 1 or 3 channels and any size >= 8x8."""
+    """Three conv blocks and a linear head; works for 1 or 3 channels and any size >= 8x8.
+
+    GroupNorm, not BatchNorm: trained for many epochs on a few hundred images, BatchNorm's running
+    statistics stop matching test data (seen on 600 Fashion-MNIST images: eval-mode accuracy collapsed
+    while batch statistics still classified well); GroupNorm has no running statistics to go stale.
+    """
 
     def __init__(self, in_channels: int, num_classes: int, width: int = 32) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(in_channels, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(width, 2 * width, 3, padding=1), nn.BatchNorm2d(2 * width), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(2 * width, 2 * width, 3, padding=1), nn.BatchNorm2d(2 * width), nn.ReLU(),
+            nn.Conv2d(in_channels, width, 3, padding=1), nn.GroupNorm(8, width), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(width, 2 * width, 3, padding=1), nn.GroupNorm(8, 2 * width), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(2 * width, 2 * width, 3, padding=1), nn.GroupNorm(8, 2 * width), nn.ReLU(),
             nn.AdaptiveAvgPool2d(1), nn.Flatten(),
         )  # fmt: skip
         self.head = nn.Sequential(nn.Dropout(0.3), nn.Linear(2 * width, num_classes))

@@ -82,7 +82,7 @@ def domain_classifier(
 
     With ``real_test`` its accuracy there is measured and recorded (``extractor.accuracy``).
     """
-    config = {"steps": steps, "batch_size": batch_size, "width": width, "seed": seed, "model": "SmallCNN-v1"}
+    config = {"steps": steps, "batch_size": batch_size, "width": width, "seed": seed, "model": "SmallCNN-v2"}
     key = _data_key(real_train, config)
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     folder = folder / "features" / key
