@@ -133,10 +133,6 @@ class LabeledImages(Dataset):
         indices = torch.as_tensor(indices, dtype=torch.int64)
         return LabeledImages(self.images[indices], self.labels[indices], self.class_names)
 
-    def to_float(self) -> torch.Tensor:
-        """Images as ``float32`` in ``[-1, 1]``, the range generators work in."""
-        return to_signed_unit(self.images)
-
 
 def to_signed_unit(images: torch.Tensor) -> torch.Tensor:
     """``uint8`` images in ``[0, 255]`` to ``float32`` in ``[-1, 1]``."""

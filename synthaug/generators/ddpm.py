@@ -157,9 +157,6 @@ class ConditionalDDPM(ConditionalGenerator):
                 output = unconditional + guidance * (conditional - unconditional)
             else:
                 output = self.ema(x, t_batch, labels)
-            x0, eps = self.schedule.to_x0_eps(output, x, t_batch, cfg.prediction)
-            x0 = x0.clamp(-1.0, 1.0)
-            alpha, sigma = (v.to(x.dtype).view(-1, 1, 1, 1) for v in self.schedule.alpha_sigma(t_batch))
-            eps = (x - alpha * x0) / sigma  # consistent with the clipped x0
+            x0, eps = self.schedule.to_x0_eps(output, x, t_batch, cfg.prediction, clip=True)
             x = solver.step(x0, eps, t, s, x, generator)
         return x.clamp(-1.0, 1.0)

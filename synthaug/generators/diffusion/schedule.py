@@ -47,13 +47,23 @@ class NoiseSchedule:
         alpha, sigma = (v.to(x0.dtype).view(-1, 1, 1, 1) for v in self.alpha_sigma(t))
         return alpha * noise - sigma * x0
 
-    def to_x0_eps(self, output: Tensor, x: Tensor, t: Tensor, prediction: Prediction) -> tuple[Tensor, Tensor]:
-        """The clean-image and noise estimates implied by the network's ``output`` at ``x_t``."""
+    def to_x0_eps(
+        self, output: Tensor, x: Tensor, t: Tensor, prediction: Prediction, *, clip: bool = False
+    ) -> tuple[Tensor, Tensor]:
+        """The clean-image and noise estimates implied by the network's ``output`` at ``x_t``.
+
+        ``clip`` clamps the clean-image estimate to ``[-1, 1]`` and derives the noise estimate from
+        the clamped value, so that the two stay consistent.
+        """
         alpha, sigma = (v.to(x.dtype).view(-1, 1, 1, 1) for v in self.alpha_sigma(t))
         if prediction == "epsilon":
-            return (x - sigma * output) / alpha, output
-        x0 = alpha * x - sigma * output
-        return x0, sigma * x + alpha * output
+            x0, eps = (x - sigma * output) / alpha, output
+        else:
+            x0, eps = alpha * x - sigma * output, sigma * x + alpha * output
+        if clip:
+            x0 = x0.clamp(-1.0, 1.0)
+            eps = (x - alpha * x0) / sigma
+        return x0, eps
 
     def spaced(self, steps: int, spacing: Literal["linear", "logsnr"] = "linear") -> list[int]:
         """Up to ``steps`` distinct timesteps from ``T - 1`` down to 0.
