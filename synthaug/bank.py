@@ -17,6 +17,7 @@ rank samples and writes its own share of the shards.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import io
 import json
@@ -141,6 +142,7 @@ class SyntheticBank:
         )
         self._offsets = np.cumsum([0] + [s["count"] for s in shards])
         self._images: list[np.ndarray] | None = None
+        self._selection: torch.Tensor | None = None  # positions in the files, for a view made by select()
         self._by_class = [torch.nonzero(self.labels == c).flatten() for c in range(self.num_classes)]
 
     # --- metadata -----------------------------------------------------------------------------
@@ -160,7 +162,7 @@ class SyntheticBank:
 
     @property
     def counts(self) -> list[int]:
-        return list(self.manifest["counts"])
+        return [len(indices) for indices in self._by_class]
 
     @property
     def generator_sha256(self) -> str:
@@ -168,8 +170,11 @@ class SyntheticBank:
 
     @property
     def sha256(self) -> str:
-        """Fingerprint of the whole bank (its manifest, which lists every shard's sha256)."""
-        return hashlib.sha256((self.path / MANIFEST_NAME).read_bytes()).hexdigest()
+        """Fingerprint of the bank (its manifest, which lists every shard's sha256, and a view's selection)."""
+        digest = hashlib.sha256((self.path / MANIFEST_NAME).read_bytes())
+        if self._selection is not None:
+            digest.update(self._selection.numpy().tobytes())
+        return digest.hexdigest()
 
     def __repr__(self) -> str:
         return f"SyntheticBank({str(self.path)!r}, n={len(self)}, image_shape={self.image_shape}, classes={self.num_classes})"
@@ -187,19 +192,32 @@ class SyntheticBank:
         return {**self.__dict__, "_images": None}
 
     def __len__(self) -> int:
-        return int(self._offsets[-1])
+        return len(self.labels)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         if not -len(self) <= index < len(self):
             raise IndexError(f"bank index {index} out of range for {len(self)} samples")
         index %= len(self)
-        shard = int(np.searchsorted(self._offsets, index, side="right")) - 1
-        image = np.array(self._shards()[shard][index - self._offsets[shard]])
-        return torch.from_numpy(image), int(self.labels[index])
+        return self.images([index])[0], int(self.labels[index])
+
+    def select(self, indices: torch.Tensor | Sequence[int]) -> SyntheticBank:
+        """A view of the samples at ``indices`` (say, those a filter kept), indexed ``0..len(indices)-1``;
+        nothing is copied and the files stay as they are."""
+        indices = torch.as_tensor(indices, dtype=torch.int64).flatten()
+        if len(indices) and not (0 <= int(indices.min()) and int(indices.max()) < len(self)):
+            raise IndexError(f"select() indices must lie in [0, {len(self)}), got {int(indices.min())}..{int(indices.max())}")
+        view = copy.copy(self)
+        view._selection = self._selection[indices] if self._selection is not None else indices
+        view.labels = self.labels[indices]
+        view._by_class = [torch.nonzero(view.labels == c).flatten() for c in range(self.num_classes)]
+        return view
 
     def images(self, indices: torch.Tensor | Sequence[int]) -> torch.Tensor:
         """``uint8`` images ``(len(indices), C, H, W)`` at ``indices``, read shard by shard."""
-        indices = np.asarray(torch.as_tensor(indices, dtype=torch.int64))
+        indices = torch.as_tensor(indices, dtype=torch.int64)
+        if self._selection is not None:
+            indices = self._selection[indices]
+        indices = np.asarray(indices)
         out = np.empty((len(indices), *self.image_shape), dtype=np.uint8)
         shards = np.searchsorted(self._offsets, indices, side="right") - 1
         for shard in np.unique(shards):

@@ -70,14 +70,16 @@ def train_classifier(
     batch_size: int = 64,
     lr: float = 2e-3,
     seed: int = 0,
-    model: nn.Module | None = None,
+    model: nn.Module | L.LightningModule | None = None,
     num_workers: int = 0,
     accelerator: str = "auto",
 ) -> nn.Module:
     """Train ``model`` (default :class:`SmallCNN`) for ``steps`` on ``dataset``; returns it in eval mode.
 
     ``dataset`` yields ``(image, label)`` tensors: a :class:`~synthaug.data.LabeledImages`, a
-    :class:`~synthaug.augment.SyntheticAugment` over one, or any dataset of the same form.
+    :class:`~synthaug.augment.SyntheticAugment` over one, or any dataset of the same form. A plain
+    module is trained with AdamW (``lr``) and cross-entropy; a ``LightningModule`` trains itself
+    (its ``training_step`` and ``configure_optimizers``) and its ``forward`` must return logits.
     """
     if model is None:
         with torch.random.fork_rng(devices=[]):
@@ -98,17 +100,23 @@ def train_classifier(
     # The Dropout masks draw from the global RNG; fork it so that training leaves no trace there.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        trainer.fit(ClassifierModule(model, lr=lr), loader)
+        trainer.fit(model if isinstance(model, L.LightningModule) else ClassifierModule(model, lr=lr), loader)
     return model.eval()
 
 
 @torch.no_grad()
-def accuracy(model: nn.Module, data: LabeledImages, *, batch_size: int = 1024) -> float:
-    """Top-1 accuracy of ``model`` on ``data``."""
+def predict(model: nn.Module, images: torch.Tensor, *, probabilities: bool = False, batch_size: int = 1024) -> torch.Tensor:
+    """``model``'s logits (or softmax probabilities) for ``images`` (uint8, or floats in ``[-1, 1]``), on the CPU."""
     model.eval()
     device = next(model.parameters()).device
-    correct = 0
-    for start in range(0, len(data), batch_size):
-        images = _as_input(data.images[start : start + batch_size].to(device))
-        correct += int((model(images).argmax(1).cpu() == data.labels[start : start + batch_size]).sum())
-    return correct / len(data)
+    outputs = []
+    for start in range(0, len(images), batch_size):
+        logits = model(_as_input(images[start : start + batch_size].to(device))).float()
+        outputs.append((logits.softmax(1) if probabilities else logits).cpu())
+    return torch.cat(outputs) if outputs else torch.empty(0)
+
+
+def accuracy(model: nn.Module, data: LabeledImages, *, batch_size: int = 1024) -> float:
+    """Top-1 accuracy of ``model`` on ``data``."""
+    predictions = predict(model, data.images, batch_size=batch_size).argmax(1)
+    return float((predictions == data.labels).double().mean())

@@ -238,7 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--subset-seed", type=int, default=0, help="seed of that subset (default: %(default)s)")
     fit.add_argument("--generator", default="vae", choices=sorted(GENERATORS), help="generator family (default: %(default)s)")
     fit.add_argument("--out", default="synthaug-run", help="run directory (default: %(default)s)")
-    fit.add_argument("--max-steps", type=int, default=2000, help="optimiser steps (default: %(default)s)")
+    fit.add_argument("--max-steps", type=int, default=None,
+                     help="optimiser steps (default: the family's default_steps: vae 2000, gan 6000, ddpm 6000)")
     fit.add_argument("--batch-size", type=int, default=64)
     fit.add_argument("--lr", type=float, help="learning rate (default: the family's)")
     fit.add_argument("--seed", type=int, default=0)

@@ -15,6 +15,7 @@ as an uninterrupted one. The global RNG is never used.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import warnings
 from pathlib import Path
@@ -182,7 +183,7 @@ def fit(
     generator: str = "vae",
     *,
     out: str | os.PathLike = "synthaug-run",
-    max_steps: int | None = 2000,
+    max_steps: int | None = None,
     max_epochs: int | None = None,
     batch_size: int = 64,
     lr: float | None = None,
@@ -195,7 +196,7 @@ def fit(
     ckpt_path: str | os.PathLike | None = None,
     checkpoint_every_n_steps: int | None = None,
     keep_checkpoints: int = 1,
-    grid_every_n_epochs: int = 1,
+    grid_every_n_epochs: int | None = None,
     logger: Literal["csv", "tensorboard"] | bool = "csv",
     progress_bar: bool = True,
     trainer_kwargs: dict[str, Any] | None = None,
@@ -208,11 +209,15 @@ def fit(
         generator: registered family name (``synthaug.generators.GENERATORS``).
         out: run directory: ``generator/`` (the saved model), ``checkpoints/`` (Lightning, with
             ``last.ckpt``), ``logs/version_N/`` (metrics, one version per run), ``samples/`` (a grid per epoch) and ``samples.png``.
-        max_steps: optimiser steps; ``None`` to stop by ``max_epochs`` only.
+        max_steps: optimiser steps (a GAN counts its generator and discriminator steps); when
+            neither this nor ``max_epochs`` is given, the family's ``default_steps``, which suit a
+            few hundred to a few thousand images (vae 2000, gan 6000, ddpm 6000).
+        max_epochs: stop after so many epochs (alone, or with ``max_steps``: whichever comes first).
         ckpt_path: a Lightning checkpoint (or ``"last"``) to resume from; the same data, seed and
             batch size continue exactly where the checkpoint left off.
         checkpoint_every_n_steps: save a checkpoint every so many steps (default: every epoch).
         keep_checkpoints: how many periodic checkpoints to keep (``-1``: all), besides ``last.ckpt``.
+        grid_every_n_epochs: write a sample grid every so many epochs (default: about 20 over the run).
         accelerator, devices, strategy, precision: passed to ``lightning.Trainer`` (e.g.
             ``devices=2, strategy="ddp"``).
         trainer_kwargs: any other ``lightning.Trainer`` arguments.
@@ -230,11 +235,15 @@ def fit(
             f"data must be a synthaug.data.LabeledImages, got {type(data).__name__}; load it with "
             "synthaug.data.from_arrays / from_dataset / from_image_folder / from_hf"
         )
-    if max_steps is None and max_epochs is None:
-        raise ValueError("give max_steps or max_epochs (or both)")
     if (max_steps is not None and max_steps < 1) or (max_epochs is not None and max_epochs < 1):
         raise ValueError(f"max_steps and max_epochs must be >= 1, got {max_steps} and {max_epochs}")
     cls = get_family(generator)
+    if max_steps is None and max_epochs is None:
+        max_steps = cls.default_steps
+    if grid_every_n_epochs is None:
+        steps_per_epoch = math.ceil(len(data) / batch_size)
+        epochs = max_epochs if max_steps is None else math.ceil(max_steps / steps_per_epoch)
+        grid_every_n_epochs = max(1, epochs // 20)
     config = cls.config_class.from_dict({"num_classes": data.num_classes, "image_shape": data.image_shape, **options})
     out = Path(out)
     module = GeneratorModule(generator, config.to_dict(), list(data.class_names), lr=lr, seed=seed)

@@ -148,3 +148,18 @@ def test_to_hf_dataset(digits_bank):
     assert len(ds) == 400 and ds.features["label"].names == list(digits_bank.class_names)
     assert all(ds["is_synthetic"]) and ds[45]["label"] == 1
     assert np.array_equal(np.array(ds[45]["image"]), digits_bank[45][0][0].numpy())
+
+
+def test_select_is_a_consistent_view(digits_bank):
+    picks = torch.tensor([5, 0, 17, 3, 120])
+    view = digits_bank.select(picks)
+    assert len(view) == 5 and torch.equal(view.labels, digits_bank.labels[picks])
+    assert torch.equal(view.images([0, 4]), digits_bank.images([5, 120]))
+    assert torch.equal(view[2][0], digits_bank[17][0]) and view[2][1] == digits_bank[17][1]
+    assert sum(view.counts) == 5 and view.sha256 != digits_bank.sha256
+    nested = view.select([4, 1])
+    assert torch.equal(nested.images([0, 1]), digits_bank.images([120, 0]))
+    for c in range(view.num_classes):
+        assert (view.labels[view.indices_of(c)] == c).all()
+    with pytest.raises(IndexError, match="must lie in"):
+        view.select([5])

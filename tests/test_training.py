@@ -9,6 +9,7 @@ from PIL import Image
 from sklearn.linear_model import LogisticRegression
 
 import synthaug
+from synthaug.generators import get_family
 from synthaug.sampling import EpochShuffleSampler
 from tests.conftest import QUIET, TINY_VAE
 
@@ -70,12 +71,19 @@ def test_sampler_shards_evenly_and_resumes():
 
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
-    [({"max_steps": 0}, ValueError, "must be >= 1"), ({"max_steps": None}, ValueError, "max_steps or max_epochs"),
+    [({"max_steps": 0}, ValueError, "must be >= 1"), ({"max_epochs": 0}, ValueError, "must be >= 1"),
      ({"generator": "gann"}, ValueError, "known families"), ({"latent": 3}, TypeError, "valid options")],
 )  # fmt: skip
 def test_fit_rejects_bad_arguments(small, tmp_path, kwargs, error, match):
     with pytest.raises(error, match=match):
         synthaug.fit(small, out=tmp_path, **{**QUIET, **kwargs})
+
+
+def test_fit_defaults_to_the_familys_steps(small, tmp_path, monkeypatch):
+    monkeypatch.setattr(get_family("vae"), "default_steps", 3)
+    synthaug.fit(small, out=tmp_path, **{**QUIET, "max_steps": None})
+    checkpoint = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    assert checkpoint["global_step"] == 3
 
 
 def test_fit_rejects_raw_tensors(small, tmp_path):

@@ -53,6 +53,8 @@ class ConditionalGenerator(nn.Module, ABC):
     config_class: ClassVar[type[GeneratorConfig]]
     #: Adam learning rate used by :func:`synthaug.fit` when none is given.
     default_lr: ClassVar[float] = 1e-3
+    #: training steps when ``fit`` is given neither ``max_steps`` nor ``max_epochs``
+    default_steps: ClassVar[int] = 2000
     #: True for families that step their optimisers themselves in :meth:`manual_step` (GANs).
     manual_optimization: ClassVar[bool] = False
 

@@ -31,7 +31,9 @@ MAX_GUIDANCE = 20.0
 @dataclass
 class DDPMConfig(GeneratorConfig):
     base_channels: int = 32
-    channel_mults: tuple[int, ...] = (1, 2, 2)
+    channel_mults: tuple[int, ...] = (1, 2)
+    #: fold p x p patches into channels before the UNet; None picks 2 for images of 16 px and more, else 1
+    patch_size: int | None = None
     blocks_per_level: int = 1
     dropout: float = 0.1
     timesteps: int = 1000
@@ -39,23 +41,27 @@ class DDPMConfig(GeneratorConfig):
     #: probability of training a step without its label (classifier-free guidance)
     label_dropout: float = 0.1
     #: defaults for sample(); each can be overridden per call
-    guidance: float = 2.0
+    guidance: float = 1.0
     sampler: str = "dpm++2m"
-    steps: int = 20
+    steps: int = 10
     eta: float = 0.0
     ema_decay: float = 0.999
 
     def __post_init__(self) -> None:
         super().__post_init__()
         self.channel_mults = tuple(int(m) for m in self.channel_mults)
-        factor = 2 ** (len(self.channel_mults) - 1)
         _, h, w = self.image_shape
+        if self.patch_size is None:
+            self.patch_size = 2 if min(h, w) >= 16 else 1
+        if self.patch_size < 1:
+            raise ValueError(f"patch_size must be >= 1, got {self.patch_size}")
+        factor = self.patch_size * 2 ** (len(self.channel_mults) - 1)
         if h % factor or w % factor:
             working = ", ".join(str(factor * k) for k in range(2, 9))
             raise ValueError(
-                f"a UNet with {len(self.channel_mults)} levels halves images {len(self.channel_mults) - 1} times, so height "
-                f"and width must be divisible by {factor}; {h}x{w} is not. Sizes that work: {working}, ...; or pad the "
-                f"images, or use fewer channel_mults"
+                f"patch_size {self.patch_size} and a UNet with {len(self.channel_mults)} levels divide images by {factor}, "
+                f"so height and width must be divisible by {factor}; {h}x{w} is not. Sizes that work: {working}, ...; "
+                f"or pad the images, or use a smaller patch_size or fewer channel_mults"
             )
         if self.base_channels % 8:
             raise ValueError(f"base_channels must be a multiple of 8 (GroupNorm), got {self.base_channels}")
@@ -96,12 +102,14 @@ class ConditionalDDPM(ConditionalGenerator):
     family = "ddpm"
     config_class = DDPMConfig
     default_lr = 5e-4
+    default_steps = 6000
 
     def __init__(self, config: DDPMConfig, class_names: Sequence[str] | None = None) -> None:
         super().__init__(config, class_names)
         self.unet = ConditionalUNet(
             config.image_shape[0], config.num_classes, base_channels=config.base_channels,
             channel_mults=config.channel_mults, blocks_per_level=config.blocks_per_level, dropout=config.dropout,
+            patch_size=config.patch_size,
         )  # fmt: skip
         self.ema = copy.deepcopy(self.unet).requires_grad_(False).eval()
         self.schedule = NoiseSchedule(config.timesteps)

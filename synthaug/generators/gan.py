@@ -99,6 +99,7 @@ class ConditionalGAN(ConditionalGenerator):
     family = "gan"
     config_class = GANConfig
     default_lr = 2e-4
+    default_steps = 6000
     manual_optimization = True  # two optimisers, stepped in turn
 
     def __init__(self, config: GANConfig, class_names: Sequence[str] | None = None) -> None:

@@ -104,3 +104,12 @@ def test_bad_sampling_options(kwargs, match):
 def test_image_size_the_unet_cannot_halve():
     with pytest.raises(ValueError, match=r"divisible by 4; 10x10 is not. Sizes that work: 8, 12, 16"):
         create("ddpm", num_classes=3, image_shape=(1, 10, 10), channel_mults=(1, 2, 2))
+
+
+def test_patch_size_is_picked_by_image_size_and_checked():
+    assert create("ddpm", num_classes=3, image_shape=(1, 28, 28)).config.patch_size == 2
+    assert create("ddpm", num_classes=3, image_shape=(1, 8, 8), base_channels=8).config.patch_size == 1
+    ddpm = create("ddpm", num_classes=3, image_shape=(3, 16, 16), base_channels=8, patch_size=2)
+    assert ddpm.sample([0, 2], steps=2, generator=torch.Generator().manual_seed(0)).shape == (2, 3, 16, 16)
+    with pytest.raises(ValueError, match=r"patch_size 2 and a UNet with 2 levels divide images by 4.*30x30 is not"):
+        create("ddpm", num_classes=3, image_shape=(1, 30, 30))

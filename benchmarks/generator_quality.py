@@ -1,0 +1,185 @@
+"""Quality of the vae, gan and ddpm generators trained on a few Fashion-MNIST images per class, and
+the ddpm sampler sweep.
+
+    python benchmarks/generator_quality.py                        # train what is missing, then the tables
+    python benchmarks/generator_quality.py --stage train --families gan --threads 1   # one family, e.g. in the background
+
+Each family trains with its defaults (``synthaug.fit(data, family)``: no tuning) on the same
+stratified subset (``--per-class`` images of each class, subset seed 0) for its default number of
+steps or ``--budget-minutes`` of wall time, whichever comes first. Everything is cached under
+``--out`` and reused, so a rerun only computes what is missing; an interrupted training resumes
+from its last checkpoint (its time budget resumes with it).
+
+Quality: a bank of ``--samples-per-class`` images per class against the 10,000 Fashion-MNIST test
+images, through ``synthaug.evaluate`` (features of the cached domain classifier trained on the
+60,000 training images): FID, KID, precision / recall (k=3), density / coverage (k=5), CAS (train
+on synthetic, test on real; its real baseline trains on the generator's own training images) and
+the near-copy share. The floor row compares real training images with the test set at the same
+size. Throughput: ``generator.sample`` on batches of ``--batch`` labels, median of 5 timed runs.
+
+Sampler sweep (ddpm): ``--sweep-per-class`` images per class for each (sampler, steps), FID
+against the test set and images/s; and the guidance sweep at the default sampler and steps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+import synthaug
+from synthaug.bank import SyntheticBank
+from synthaug.classifier import accuracy, train_classifier
+from synthaug.data import LabeledImages, load_fashion_mnist, to_uint8
+from synthaug.evaluation import evaluate
+from synthaug.evaluation.report import feature_metrics
+from synthaug.metrics.features import domain_classifier
+from synthaug.visualize import class_grid, save_image_grid
+
+SWEEP = [("dpm++2m", 10), ("dpm++2m", 20), ("dpm++2m", 50), ("dpm++2m", 250), ("ddim", 10), ("ddim", 20)]
+GUIDANCE = [1.0, 1.5, 2.0, 3.0]
+
+
+def cached(path: Path, compute) -> dict:
+    """``compute()``'s JSON-able result, stored at ``path`` and read back on later runs."""
+    if path.exists():
+        return json.loads(path.read_text())
+    result = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2))
+    return result
+
+
+def train(family: str, data: LabeledImages, run: Path, budget_minutes: float) -> dict:
+    def compute() -> dict:
+        last = run / "checkpoints" / "last.ckpt"
+        start = time.perf_counter()
+        synthaug.fit(
+            data, family, out=run, seed=0, progress_bar=False, ckpt_path=last if last.exists() else None,
+            trainer_kwargs={"max_time": {"minutes": budget_minutes}},
+        )  # fmt: skip
+        checkpoint = torch.load(last, map_location="cpu", weights_only=True)
+        timer = next((v for k, v in checkpoint["callbacks"].items() if k.startswith("Timer")), None)
+        seconds = timer["time_elapsed"]["train"] if timer else time.perf_counter() - start
+        return {"steps": int(checkpoint["global_step"]), "seconds": float(seconds), "budget_minutes": budget_minutes}
+
+    return cached(run / "train.json", compute)
+
+
+def throughput(generator, batch: int, repeats: int = 5, **sample_kwargs) -> float:
+    labels = torch.arange(batch) % generator.num_classes
+    generator.sample(labels[:8], generator=torch.Generator().manual_seed(0), **sample_kwargs)  # warm-up
+    rates = []
+    for r in range(repeats):
+        start = time.perf_counter()
+        generator.sample(labels, generator=torch.Generator().manual_seed(r), **sample_kwargs)
+        rates.append(batch / (time.perf_counter() - start))
+    return statistics.median(rates)
+
+
+def sample_set(generator, per_class: int, seed: int, batch: int, **sample_kwargs) -> tuple[LabeledImages, float]:
+    labels = torch.arange(generator.num_classes).repeat_interleave(per_class)
+    rng = torch.Generator().manual_seed(seed)
+    start = time.perf_counter()
+    images = torch.cat([to_uint8(generator.sample(chunk, generator=rng, **sample_kwargs)) for chunk in labels.split(batch)])
+    rate = len(labels) / (time.perf_counter() - start)
+    return LabeledImages(images, labels, generator.class_names), rate
+
+
+def quality(family: str, run: Path, test: LabeledImages, train_full: LabeledImages, subset: LabeledImages, args) -> dict:
+    def compute() -> dict:
+        generator = synthaug.load(run / "generator")
+        bank = SyntheticBank.generate(generator, path=run / "bank", per_class=args.samples_per_class, seed=1)
+        report = evaluate(test, bank, real_train=train_full, generator_train=subset, seed=0, out=run / "report")
+        return {**report.to_dict(), "images_per_s": throughput(generator, args.batch), "batch": args.batch}
+
+    return cached(run / "quality.json", compute)
+
+
+def sweep(run: Path, test: LabeledImages, train_full: LabeledImages, args) -> dict:
+    generator = synthaug.load(run / "generator")
+    extractor = domain_classifier(train_full, real_test=test, seed=0)
+    f_test = extractor(test.images)
+    results = {}
+    for sampler, steps in SWEEP:
+        def compute(sampler=sampler, steps=steps) -> dict:
+            fake, rate = sample_set(generator, args.sweep_per_class, 2, args.batch, sampler=sampler, steps=steps)
+            return {**feature_metrics(f_test, extractor(fake.images)), "images_per_s": rate}
+
+        results[f"{sampler}/{steps}"] = cached(run / "sweep" / f"{sampler}-{steps}.json", compute)
+    for guidance in GUIDANCE:
+        def compute(guidance=guidance) -> dict:
+            fake, rate = sample_set(generator, args.sweep_per_class, 2, args.batch, guidance=guidance)
+            cas = accuracy(train_classifier(fake, test.image_shape, test.num_classes, steps=1000, seed=0), test)
+            return {**feature_metrics(f_test, extractor(fake.images)), "cas": cas, "images_per_s": rate}
+
+        results[f"guidance/{guidance:g}"] = cached(run / "sweep" / f"guidance-{guidance:g}.json", compute)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--families", nargs="+", default=["vae", "gan", "ddpm"])
+    parser.add_argument("--per-class", type=int, default=60)
+    parser.add_argument("--budget-minutes", type=float, default=30.0)
+    parser.add_argument("--samples-per-class", type=int, default=1000)
+    parser.add_argument("--sweep-per-class", type=int, default=200)
+    parser.add_argument("--batch", type=int, default=128, help="labels per sample() call for throughput")
+    parser.add_argument("--stage", choices=["train", "all"], default="all")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--out", default="runs/benchmarks/generator_quality")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    train_full, test = load_fashion_mnist(split="train"), load_fashion_mnist(split="test")
+    subset = train_full.subset(args.per_class, seed=0)
+    root = Path(args.out) / f"fashion-mnist-{args.per_class}"
+    trained = {family: train(family, subset, root / family, args.budget_minutes) for family in args.families}
+    for family in args.families:
+        generator = synthaug.load(root / family / "generator")
+        save_image_grid(class_grid(generator, 10, seed=0), root / family / "grid.png", nrow=10)
+    if args.stage == "train":
+        return
+
+    results = {family: quality(family, root / family, test, train_full, subset, args) for family in args.families}
+    any_report = next(iter(results.values()))
+    print(f"\nFashion-MNIST, {args.per_class} real images per class; {args.samples_per_class * 10:,} synthetic vs "
+          f"{len(test):,} test images; features: {any_report['extractor']['name']} "
+          f"(test accuracy {any_report['extractor']['accuracy']:.1%})\n")  # fmt: skip
+    print("| generator | steps | train time | FID | KID | precision | recall | density | coverage | CAS | near-copies | images/s |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    floor = any_report["floor"]
+    print(f"| real floor | | | {floor['fid']:.4f} | {floor['kid']:.4f} | {floor['precision']:.3f} | {floor['recall']:.3f} | "
+          f"{floor['density']:.3f} | {floor['coverage']:.3f} | {any_report['cas']['real']:.1%} | | |")  # fmt: skip
+    for family, r in results.items():
+        o, t = r["overall"], trained[family]
+        print(f"| {family} | {t['steps']} | {t['seconds'] / 60:.1f} min | {o['fid']:.3f} | {o['kid']:.4f} | {o['precision']:.3f} | "
+              f"{o['recall']:.3f} | {o['density']:.3f} | {o['coverage']:.3f} | {r['cas']['synthetic']:.1%} | "
+              f"{r['memorization']['near_copy_share']:.2%} | {r['images_per_s']:.0f} |")  # fmt: skip
+
+    if "ddpm" in args.families:
+        results = sweep(root / "ddpm", test, train_full, args)
+        reference = results["dpm++2m/250"]["fid"]
+        print(f"\nddpm samplers, {args.sweep_per_class * 10:,} samples each (guidance at its default):\n")
+        print("| sampler | steps | FID | FID / FID(250 steps) | images/s |")
+        print("|---|---:|---:|---:|---:|")
+        for name, r in results.items():
+            if not name.startswith("guidance/"):
+                sampler, steps = name.split("/")
+                print(f"| {sampler} | {steps} | {r['fid']:.3f} | {r['fid'] / reference:.2f} | {r['images_per_s']:.0f} |")
+        print("\nddpm guidance (default sampler and steps):\n")
+        print("| guidance | FID | precision | recall | CAS | images/s |")
+        print("|---:|---:|---:|---:|---:|---:|")
+        for name, r in results.items():
+            if name.startswith("guidance/"):
+                print(f"| {name.split('/')[1]} | {r['fid']:.3f} | {r['precision']:.3f} | {r['recall']:.3f} | {r['cas']:.1%} | "
+                      f"{r['images_per_s']:.0f} |")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
