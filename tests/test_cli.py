@@ -1,5 +1,7 @@
 """The command line, end to end on real data."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -9,7 +11,7 @@ from synthaug.cli import main
 TINY_SET = ["--set", "latent_dim=8", "--set", "base_channels=8", "--set", "max_channels=16", "--set", "embed_dim=4"]
 
 
-@pytest.mark.parametrize("command", ["demo", "fit", "sample", "evaluate"])
+@pytest.mark.parametrize("command", ["demo", "fit", "sample", "evaluate", "benchmark"])
 def test_help(command, capsys):
     with pytest.raises(SystemExit) as exit_:
         main([command, "--help"])
@@ -47,8 +49,8 @@ def test_demo(tmp_path, capsys):
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "where everything went" in printed and str(tmp_path / "samples.png") in printed
-    assert "real + synthetic" in printed and "difference:" in printed and "CAS (train on synthetic" in printed
-    assert (tmp_path / "report" / "report.md").is_file()
+    assert "| 20 | real + synthetic |" in printed and "Δ vs real" in printed and "CAS (train on synthetic" in printed
+    assert (tmp_path / "report" / "report.md").is_file() and (tmp_path / "downstream" / "downstream.md").is_file()
     assert (tmp_path / "samples.png").is_file() and (tmp_path / "generator" / "config.json").is_file()
     assert len(synthaug.SyntheticBank.open(tmp_path / "bank")) == 200
     # A rerun with other settings replaces the demo's own bank instead of failing.
@@ -56,12 +58,30 @@ def test_demo(tmp_path, capsys):
     assert len(synthaug.SyntheticBank.open(tmp_path / "bank")) == 200
 
 
+def test_benchmark_with_a_bank_per_size(tmp_path, capsys):
+    for size in (4, 6):
+        main(["fit", "--data", "digits", "--per-class", str(size), "--max-steps", "3", "--out", str(tmp_path / f"g{size}"),
+              "--no-progress", *TINY_SET])  # fmt: skip
+        main(["sample", str(tmp_path / f"g{size}" / "generator"), "--per-class", "10", "--bank", str(tmp_path / f"bank{size}")])
+    argv = ["benchmark", "--data", "digits", "--sizes", "4", "6", "--source", f"vae={tmp_path}/bank{{size}}",
+            "--ratios", "0.5", "1", "--seeds", "0", "--steps", "5", "--out", str(tmp_path / "bench")]  # fmt: skip
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    for row in ("| 4 | real |", "| 6 | real + classic |", "| 6 | real + vae 1 |", "| 4 | real + classic + vae 0.5 |"):
+        assert row in printed
+    report = json.loads((tmp_path / "bench" / "downstream.json").read_text())
+    assert len(report["runs"]) == 2 * 5 and (tmp_path / "bench" / "downstream.png").is_file()
+    assert main([*argv[:7], "vae=nowhere", *argv[8:]]) == 2
+    assert "nowhere" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [(["fit", "--data", "imagenet", "--out", "x"], "--data must be one of"),
      (["fit", "--data", "digits", "--set", "latent_dim"], "KEY=VALUE"),
      (["sample", "nowhere", "--png", "x.png"], "does not exist"),
-     (["sample", "nowhere"], "give --png PATH, --npz PATH and/or --bank DIR")],
+     (["sample", "nowhere"], "give --png PATH, --npz PATH and/or --bank DIR"),
+     (["benchmark", "--data", "digits", "--source", "vae"], "NAME=PATH")],
 )  # fmt: skip
 def test_errors_are_one_clear_line(argv, message, capsys):
     assert main(argv) == 2
