@@ -31,3 +31,20 @@ def test_quickstart(tmp_path):
     )  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]
     assert "of class '7'" in run.stdout and (tmp_path / "sevens.png").is_file()
+
+
+def test_fashion_mnist_low_data_study(fashion_root, tmp_path):
+    argv = [sys.executable, str(EXAMPLES / "fashion_mnist_low_data.py"), "--sizes", "2", "--families", "vae", "--seeds", "0",
+            "--ratios", "0.5", "--steps", "10", "--budget-minutes", "0.02", "--bank-per-class", "10",
+            "--generators", str(tmp_path / "generators"), "--out", str(tmp_path / "study")]  # fmt: skip
+    run = subprocess.run(argv, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    for row in ("| 2 | real |", "| 2 | real + classic |", "| 2 | real + vae 0.5 |", "| 2 | real + vae 0.5 kept 0.5 |"):
+        assert row in run.stdout
+    assert (tmp_path / "generators" / "fashion-mnist-2" / "vae" / "bank" / "manifest.json").is_file()
+    assert (tmp_path / "study" / "downstream.png").is_file()
+    cached = {p: p.stat().st_mtime_ns for p in (tmp_path / "study" / "cache").rglob("*.json")}
+    assert len(cached) == 5  # real, classic, vae 0.5, classic + vae 0.5, kept
+    rerun = subprocess.run(argv, capture_output=True, text=True, timeout=300, cwd=tmp_path)  # everything cached
+    assert rerun.returncode == 0 and "Trainer.fit" not in rerun.stderr + rerun.stdout
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "study" / "cache").rglob("*.json")} == cached
