@@ -32,12 +32,20 @@ class GANConfig(GeneratorConfig):
     #: comma-separated DiffAugment policy applied to everything the discriminator sees ("" for none)
     diffaugment: str = "color,translation,cutout"
     ema_decay: float = 0.999
+    #: weight of the mode-seeking term (Mao et al. 2019): with a few images per class, a conditional
+    #: generator otherwise learns to ignore its noise and draws one image per class
+    mode_seeking: float = 0.1
+    #: give the discriminator the minibatch standard deviation of its features (Karras et al. 2018),
+    #: so that a batch of near-identical fakes is easy to tell from real images
+    minibatch_std: bool = True
 
     def __post_init__(self) -> None:
         super().__post_init__()
         for name in ("latent_dim", "generator_channels", "discriminator_channels", "max_channels"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.mode_seeking < 0:
+            raise ValueError(f"mode_seeking must be >= 0, got {self.mode_seeking}")
         if self.generator_channels % 8:
             raise ValueError(f"generator_channels must be a multiple of 8 (GroupNorm), got {self.generator_channels}")
         unknown = [p for p in filter(None, (p.strip() for p in self.diffaugment.split(","))) if p not in POLICIES]
@@ -84,11 +92,26 @@ class ProjectionDiscriminator(nn.Module):
             layers += [spectral_norm(nn.Conv2d(w_in, w_out, 4, stride=2, padding=1)), nn.LeakyReLU(0.2),
                        spectral_norm(nn.Conv2d(w_out, w_out, 3, padding=1)), nn.LeakyReLU(0.2)]  # fmt: skip
         self.features = nn.Sequential(*layers)
+        self.minibatch_std = config.minibatch_std
+        self.final = nn.Sequential(
+            spectral_norm(nn.Conv2d(widths[-1] + int(config.minibatch_std), widths[-1], 3, padding=1)), nn.LeakyReLU(0.2)
+        )
         self.linear = spectral_norm(nn.Linear(widths[-1], 1))
         self.embed = spectral_norm(nn.Embedding(config.num_classes, widths[-1]))
 
+    @staticmethod
+    def _minibatch_std(h: Tensor, group: int = 4) -> Tensor:
+        """Append one channel: the features' standard deviation across groups of samples, averaged."""
+        b, c, height, width = h.shape
+        group = max(g for g in range(1, min(group, b) + 1) if b % g == 0)
+        std = h.view(group, -1, c, height, width).var(0, unbiased=False).add(1e-8).sqrt().mean(dim=(1, 2, 3))  # (B/G,)
+        return torch.cat([h, std.repeat(group)[:, None, None, None].expand(b, 1, height, width)], dim=1)
+
     def forward(self, x: Tensor, labels: Tensor) -> Tensor:
-        phi = self.features(x).sum(dim=(2, 3))  # (B, C) global sum pooling
+        h = self.features(x)
+        if self.minibatch_std:
+            h = self._minibatch_std(h)
+        phi = self.final(h).sum(dim=(2, 3))  # (B, C) global sum pooling
         return self.linear(phi).squeeze(1) + (self.embed(labels) * phi).sum(1)  # (B,)
 
 
@@ -113,9 +136,11 @@ class ConditionalGAN(ConditionalGenerator):
         return [torch.optim.Adam(self.generator.parameters(), lr=lr, betas=(0.0, 0.99)),
                 torch.optim.Adam(self.discriminator.parameters(), lr=lr, betas=(0.0, 0.99))]  # fmt: skip
 
+    def _noise(self, labels: Tensor, generator: torch.Generator | None) -> Tensor:
+        return randn((len(labels), self.config.latent_dim), generator=generator, device=labels.device)
+
     def _fake(self, labels: Tensor, generator: torch.Generator | None) -> Tensor:
-        z = randn((len(labels), self.config.latent_dim), generator=generator, device=labels.device)
-        return self.generator(z, labels)
+        return self.generator(self._noise(labels, generator), labels)
 
     def _discriminate(self, images: Tensor, labels: Tensor, generator: torch.Generator | None) -> Tensor:
         return self.discriminator(diff_augment(images, self.config.diffaugment, generator), labels)
@@ -138,9 +163,11 @@ class ConditionalGAN(ConditionalGenerator):
         *,
         generator: torch.Generator | None = None,
     ) -> dict[str, Tensor]:
-        """One discriminator step, then one generator step (hinge loss); returns the logged losses."""
+        """One discriminator step, then one generator step (hinge loss, plus the mode-seeking term);
+        returns the logged losses."""
         g_opt, d_opt = optimizers
-        fake = self._fake(labels, generator)
+        z = self._noise(labels, generator)
+        fake = self.generator(z, labels)
         d_real = self._discriminate(images, labels, generator)
         d_fake = self._discriminate(fake.detach(), labels, generator)
         d_loss = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
@@ -149,11 +176,17 @@ class ConditionalGAN(ConditionalGenerator):
         d_opt.step()
 
         g_loss = -self._discriminate(fake, labels, generator).mean()
+        logged = {}
+        if self.config.mode_seeking > 0:  # two noises, same labels: reward images that differ as the noises do
+            z2 = self._noise(labels, generator)
+            change = (fake - self.generator(z2, labels)).abs().mean() / (z - z2).abs().mean()
+            g_loss = g_loss + self.config.mode_seeking / (change + 1e-5)
+            logged["mode_seeking"] = change.detach()
         g_opt.zero_grad(set_to_none=True)
         backward(g_loss)
         g_opt.step()
         return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach(), "d_real": d_real.mean().detach(),
-                "d_fake": d_fake.mean().detach()}  # fmt: skip
+                "d_fake": d_fake.mean().detach(), **logged}  # fmt: skip
 
     @torch.no_grad()
     def on_train_step_end(self) -> None:

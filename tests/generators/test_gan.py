@@ -51,3 +51,28 @@ def test_resume_with_another_discriminator_is_refused(digits, tmp_path):
 def test_unknown_diffaugment_policy():
     with pytest.raises(ValueError, match=r"unknown DiffAugment policies \['rotate'\]"):
         create("gan", num_classes=3, image_shape=(1, 8, 8), diffaugment="color,rotate")
+
+
+def test_minibatch_std_channel():
+    from synthaug.generators.gan import ProjectionDiscriminator
+
+    h = torch.randn(6, 3, 2, 2, generator=torch.Generator().manual_seed(0))
+    out = ProjectionDiscriminator._minibatch_std(h)  # 6 samples: groups of 3 (the largest divisor <= 4)
+    assert out.shape == (6, 4, 2, 2) and torch.equal(out[:, :3], h)
+    groups = h.view(3, 2, 3, 2, 2)  # sample i is in group i % 2
+    expected = groups.var(0, unbiased=False).add(1e-8).sqrt().mean(dim=(1, 2, 3))
+    assert torch.allclose(out[:, 3, 0, 0], expected.repeat(3))
+    assert torch.allclose(ProjectionDiscriminator._minibatch_std(torch.ones(1, 2, 2, 2))[:, 2], torch.full((1, 2, 2), 1e-4))
+
+
+@pytest.mark.parametrize("weight", [0.0, 0.1])
+def test_mode_seeking_term(digits, weight):
+    gan = create("gan", num_classes=10, image_shape=(1, 8, 8), mode_seeking=weight, **TINY_GAN)
+    images, labels = digits.images[:8].float() / 127.5 - 1, digits.labels[:8]
+    logged = gan.manual_step(images, labels, gan.configure_optimizers(1e-3), lambda loss: loss.backward(),
+                             generator=torch.Generator().manual_seed(0))  # fmt: skip
+    assert ("mode_seeking" in logged) == (weight > 0)
+    if weight:
+        assert logged["mode_seeking"] > 0
+    with pytest.raises(ValueError, match="mode_seeking must be >= 0"):
+        create("gan", num_classes=3, image_shape=(1, 8, 8), mode_seeking=-1.0)
