@@ -15,10 +15,13 @@ images, through ``synthaug.evaluate`` (features of the cached domain classifier 
 60,000 training images): FID, KID, precision / recall (k=3), density / coverage (k=5), CAS (train
 on synthetic, test on real; its real baseline trains on the generator's own training images) and
 the near-copy share. The floor row compares real training images with the test set at the same
-size. Throughput: ``generator.sample`` on batches of ``--batch`` labels, median of 5 timed runs.
+size. Throughput: ``generator.sample`` on batches of ``--batch`` labels, median of 5 timed runs,
+measured afresh each time the table is printed (the quality figures are cached, timings are not),
+so run the final, all-cached invocation on a quiet machine.
 
 Sampler sweep (ddpm): ``--sweep-per-class`` images per class for each (sampler, steps), FID
-against the test set and images/s; and the guidance sweep at the default sampler and steps.
+against the test set, and images/s measured like the throughput above (median of 3); and the
+guidance sweep at the default sampler and steps, with CAS.
 """
 
 from __future__ import annotations
@@ -81,13 +84,11 @@ def throughput(generator, batch: int, repeats: int = 5, **sample_kwargs) -> floa
     return statistics.median(rates)
 
 
-def sample_set(generator, per_class: int, seed: int, batch: int, **sample_kwargs) -> tuple[LabeledImages, float]:
+def sample_set(generator, per_class: int, seed: int, batch: int, **sample_kwargs) -> LabeledImages:
     labels = torch.arange(generator.num_classes).repeat_interleave(per_class)
     rng = torch.Generator().manual_seed(seed)
-    start = time.perf_counter()
     images = torch.cat([to_uint8(generator.sample(chunk, generator=rng, **sample_kwargs)) for chunk in labels.split(batch)])
-    rate = len(labels) / (time.perf_counter() - start)
-    return LabeledImages(images, labels, generator.class_names), rate
+    return LabeledImages(images, labels, generator.class_names)
 
 
 def quality(family: str, run: Path, test: LabeledImages, train_full: LabeledImages, subset: LabeledImages, args) -> dict:
@@ -95,7 +96,7 @@ def quality(family: str, run: Path, test: LabeledImages, train_full: LabeledImag
         generator = synthaug.load(run / "generator")
         bank = SyntheticBank.generate(generator, path=run / "bank", per_class=args.samples_per_class, seed=1)
         report = evaluate(test, bank, real_train=train_full, generator_train=subset, seed=0, out=run / "report")
-        return {**report.to_dict(), "images_per_s": throughput(generator, args.batch), "batch": args.batch}
+        return report.to_dict()
 
     return cached(run / "quality.json", compute)
 
@@ -107,17 +108,19 @@ def sweep(run: Path, test: LabeledImages, train_full: LabeledImages, args) -> di
     results = {}
     for sampler, steps in SWEEP:
         def compute(sampler=sampler, steps=steps) -> dict:
-            fake, rate = sample_set(generator, args.sweep_per_class, 2, args.batch, sampler=sampler, steps=steps)
-            return {**feature_metrics(f_test, extractor(fake.images)), "images_per_s": rate}
+            fake = sample_set(generator, args.sweep_per_class, 2, args.batch, sampler=sampler, steps=steps)
+            return feature_metrics(f_test, extractor(fake.images))
 
         results[f"{sampler}/{steps}"] = cached(run / "sweep" / f"{sampler}-{steps}.json", compute)
+        results[f"{sampler}/{steps}"]["images_per_s"] = throughput(generator, args.batch, 3, sampler=sampler, steps=steps)
     for guidance in GUIDANCE:
         def compute(guidance=guidance) -> dict:
-            fake, rate = sample_set(generator, args.sweep_per_class, 2, args.batch, guidance=guidance)
-            cas = accuracy(train_classifier(fake, test.image_shape, test.num_classes, steps=1000, seed=0), test)
-            return {**feature_metrics(f_test, extractor(fake.images)), "cas": cas, "images_per_s": rate}
+            fake = sample_set(generator, args.sweep_per_class, 2, args.batch, guidance=guidance)
+            cas = accuracy(train_classifier(fake, image_shape=test.image_shape, num_classes=test.num_classes, steps=1000, seed=0), test)
+            return {**feature_metrics(f_test, extractor(fake.images)), "cas": cas}
 
         results[f"guidance/{guidance:g}"] = cached(run / "sweep" / f"guidance-{guidance:g}.json", compute)
+        results[f"guidance/{guidance:g}"]["images_per_s"] = throughput(generator, args.batch, 3, guidance=guidance)
     return results
 
 
@@ -147,8 +150,10 @@ def main() -> None:
         return
 
     results = {family: quality(family, root / family, test, train_full, subset, args) for family in args.families}
+    rates = {family: throughput(synthaug.load(root / family / "generator"), args.batch) for family in args.families}
     any_report = next(iter(results.values()))
-    print(f"\nFashion-MNIST, {args.per_class} real images per class; {args.samples_per_class * 10:,} synthetic vs "
+    print(f"\nFashion-MNIST, {args.per_class} real images per class; torch threads: {torch.get_num_threads()}; "
+          f"images/s at batch {args.batch}; {args.samples_per_class * 10:,} synthetic vs "
           f"{len(test):,} test images; features: {any_report['extractor']['name']} "
           f"(test accuracy {any_report['extractor']['accuracy']:.1%})\n")  # fmt: skip
     print("| generator | steps | train time | FID | KID | precision | recall | density | coverage | CAS | near-copies | images/s |")
@@ -160,7 +165,7 @@ def main() -> None:
         o, t = r["overall"], trained[family]
         print(f"| {family} | {t['steps']} | {t['seconds'] / 60:.1f} min | {o['fid']:.3f} | {o['kid']:.4f} | {o['precision']:.3f} | "
               f"{o['recall']:.3f} | {o['density']:.3f} | {o['coverage']:.3f} | {r['cas']['synthetic']:.1%} | "
-              f"{r['memorization']['near_copy_share']:.2%} | {r['images_per_s']:.0f} |")  # fmt: skip
+              f"{r['memorization']['near_copy_share']:.2%} | {rates[family]:.0f} |")  # fmt: skip
 
     if "ddpm" in args.families:
         results = sweep(root / "ddpm", test, train_full, args)
