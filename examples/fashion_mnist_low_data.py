@@ -8,8 +8,8 @@ images), each generator family is trained with its defaults on exactly those ima
 ``--budget-minutes`` of wall time), a bank of ``--bank-per-class`` samples per class is drawn, and
 ``synthaug.evaluation.downstream`` trains the same small CNN on every arm: real only; real +
 classic augmentation; real + each bank at ratios 0.25 / 0.5 / 1.0; real + classic + each bank;
-and the filtered variant (keep the half of each class that a classifier trained on the real subset
-finds most convincing). Every run is tested on the full 10,000-image test set.
+and the filtered variant for ``--keep-families`` (keep the half of each class that a classifier
+trained on the real subset finds most convincing). Every run is tested on the full 10,000-image test set.
 
 All of it is cached under ``--out`` (generators with their checkpoints, banks, one JSON per run),
 so an interrupted study resumes and a rerun computes only what is missing. The generators are
@@ -46,6 +46,7 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--steps", type=int, default=1000, help="classifier steps (batch 64), the same for every arm")
     parser.add_argument("--keep", type=float, default=0.5, help="share kept by the confidence filter (0 to skip)")
+    parser.add_argument("--keep-families", nargs="*", default=["ddpm"], help="families that get a filtered arm too")
     parser.add_argument("--budget-minutes", type=float, default=30.0, help="wall-time cap of each generator's training")
     parser.add_argument("--bank-per-class", type=int, default=1000)
     parser.add_argument("--generators", default="runs/benchmarks/generator_quality", help="where generators are trained")
@@ -67,7 +68,7 @@ def main() -> None:
     arms = standard_arms(banks, ratios=args.ratios)
     if args.keep:
         arms += [Arm(f"real + {family} 0.5 kept {args.keep:g}", per_size, ratio=0.5, keep=args.keep)
-                 for family, per_size in banks.items()]  # fmt: skip
+                 for family, per_size in banks.items() if family in args.keep_families]  # fmt: skip
     out = Path(args.out)
     report = downstream(train, test, arms=arms, sizes=args.sizes, seeds=args.seeds, steps=args.steps,
                         cache_dir=out / "cache", out=out)  # fmt: skip

@@ -36,7 +36,7 @@ def test_quickstart(tmp_path):
 def test_fashion_mnist_low_data_study(fashion_root, tmp_path):
     argv = [sys.executable, str(EXAMPLES / "fashion_mnist_low_data.py"), "--sizes", "2", "--families", "vae", "--seeds", "0",
             "--ratios", "0.5", "--steps", "10", "--budget-minutes", "0.02", "--bank-per-class", "10",
-            "--generators", str(tmp_path / "generators"), "--out", str(tmp_path / "study")]  # fmt: skip
+            "--keep-families", "vae", "--generators", str(tmp_path / "generators"), "--out", str(tmp_path / "study")]  # fmt: skip
     run = subprocess.run(argv, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
     for row in ("| 2 | real |", "| 2 | real + classic |", "| 2 | real + vae 0.5 |", "| 2 | real + vae 0.5 kept 0.5 |"):
