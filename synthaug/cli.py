@@ -90,13 +90,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         shutil.rmtree(bank_dir)
         bank = SyntheticBank.generate(generator, path=bank_dir, per_class=args.bank_per_class, seed=args.seed)
 
-    print(f"\n3. downstream: a small CNN ({args.classifier_steps} steps) on real vs real + synthetic (ratio 1), 2 seeds")
-    arms = [Arm("real"), Arm("real + synthetic", bank, ratio=1.0)]
-    result = downstream(train, test, arms=arms, seeds=[0, 1], steps=args.classifier_steps, out=out / "downstream", log=None)
-    print("\n" + result.to_markdown().split("\nPer-class")[0].rstrip())
-    print("   (2 seeds on 500 digits: a smoke test of the harness, not a measurement; see the Fashion-MNIST study)")
-
-    print("\n4. evaluating the bank against the held-out digits (features: a CNN trained on the training split)")
+    print("\n3. evaluating the bank against the held-out digits (features: a CNN trained on the training split)")
     from synthaug.evaluation import evaluate
 
     report = evaluate(test, bank, real_train=train, cas_steps=args.classifier_steps, feature_steps=5 * args.classifier_steps,
@@ -106,6 +100,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"   {name:<10} {report.overall[name]:>10.4g} {report.floor[name]:>11.4g}")
     print(f"   CAS (train on synthetic, test on real): {report.cas['synthetic']:.2%} (trained on real: {report.cas['real']:.2%})")
     print(f"   near-copies of training images: {report.memorization['near_copy_share']:.2%}")
+
+    print(f"\n4. downstream: a small CNN ({args.classifier_steps} steps) on real vs real + synthetic (ratio 1), 2 seeds")
+    arms = [Arm("real"), Arm("real + synthetic", bank, ratio=1.0)]
+    result = downstream(train, test, arms=arms, seeds=[0, 1], steps=args.classifier_steps, out=out / "downstream", log=None)
+    print("\n" + result.to_markdown().split("\nPer-class")[0].rstrip())
+    print("   (2 seeds on 500 digits: a smoke test of the harness, not a measurement; see the Fashion-MNIST study)")
 
     print("\nwhere everything went:")
     print(f"  saved generator   {out / 'generator'}   (load it with synthaug.load)")
