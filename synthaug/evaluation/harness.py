@@ -276,20 +276,24 @@ class DownstreamReport:
             import matplotlib.pyplot as plt
         except ImportError as err:
             raise ImportError("plotting needs matplotlib: pip install 'synthaug[plot]'") from err
-        fig, ax = plt.subplots(figsize=(7, 4.5))
-        for arm in dict.fromkeys(r["arm"] for r in self.summary):
+        fig, ax = plt.subplots(figsize=(9, 4.8))
+        colours = plt.get_cmap("tab20").colors
+        for i, arm in enumerate(dict.fromkeys(r["arm"] for r in self.summary)):
             rows = sorted((r for r in self.summary if r["arm"] == arm), key=lambda r: r["size"])
             x, y = [r["size"] for r in rows], [100 * r["accuracy"] for r in rows]
             err = [[100 * (r["accuracy"] - r["low"]) if not math.isnan(r["low"]) else 0 for r in rows],
                    [100 * (r["high"] - r["accuracy"]) if not math.isnan(r["high"]) else 0 for r in rows]]  # fmt: skip
-            ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=arm, linewidth=2.5 if rows[0].get("difference") is None else 1.2)
+            real_only = rows[0].get("difference") is None
+            ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=arm, color="black" if real_only else colours[i % 20],
+                        linewidth=2.5 if real_only else 1.2, linestyle="-" if i < 20 else "--")  # fmt: skip
         ax.set_xscale("log")
         sizes = sorted({r["size"] for r in self.summary})
         ax.set_xticks(sizes, [str(s) for s in sizes])
+        ax.minorticks_off()
         ax.set_xlabel("real training images per class")
         ax.set_ylabel("test accuracy (%)")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="lower right")
+        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
         fig.tight_layout()
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
