@@ -176,17 +176,23 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def train_test(spec: str, *, root: str | None = None, digits_per_class: int = 50, seed: int = 0) -> tuple[LabeledImages, LabeledImages]:
+    """The train and test splits of a built-in dataset (digits: a stratified split, ``digits_per_class`` to train)."""
+    if spec not in BUILTIN_DATA:
+        raise ValueError(f"--data must be one of {BUILTIN_DATA} (they have a test split), got {spec!r}")
+    if spec == "digits":
+        return load_digits().split(digits_per_class, seed=seed)
+    return load_data(spec, split="train", root=root), load_data(spec, split="test", root=root)
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from synthaug.bank import SyntheticBank
     from synthaug.evaluation import evaluate
 
-    if args.data not in BUILTIN_DATA:
-        raise ValueError(f"--data must be one of {BUILTIN_DATA} (they have a test split), got {args.data!r}")
+    train, test = train_test(args.data, root=args.root, digits_per_class=args.train_per_class or 50, seed=args.subset_seed)
     if args.data == "digits":
-        train, test = load_digits().split(args.train_per_class or 50, seed=args.subset_seed)
         generator_train = train
     else:
-        train, test = load_data(args.data, split="train", root=args.root), load_data(args.data, split="test", root=args.root)
         generator_train = train.subset(args.train_per_class, seed=args.subset_seed) if args.train_per_class else train
     bank = SyntheticBank.open(args.bank)
     report = evaluate(
@@ -201,12 +207,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_benchmark(args: argparse.Namespace) -> int:
     from synthaug.evaluation import Arm, downstream
 
-    if args.data not in BUILTIN_DATA:
-        raise ValueError(f"--data must be one of {BUILTIN_DATA} (they have a test split), got {args.data!r}")
-    if args.data == "digits":
-        train, test = load_digits().split(50, seed=args.subset_seed)
-    else:
-        train, test = load_data(args.data, split="train", root=args.root), load_data(args.data, split="test", root=args.root)
+    train, test = train_test(args.data, root=args.root, seed=args.subset_seed)
     classic = {"hflip": args.data != "digits"}  # mirrored digits are other digits
     arms = [Arm("real"), Arm("real + classic", classic=True)]
     for spec in args.source:
