@@ -198,7 +198,10 @@ class SyntheticBank:
         if not -len(self) <= index < len(self):
             raise IndexError(f"bank index {index} out of range for {len(self)} samples")
         index %= len(self)
-        return self.images([index])[0], int(self.labels[index])
+        position = int(self._selection[index]) if self._selection is not None else index  # in the files
+        shard = int(np.searchsorted(self._offsets, position, side="right")) - 1
+        image = np.array(self._shards()[shard][position - self._offsets[shard]])
+        return torch.from_numpy(image), int(self.labels[index])
 
     def select(self, indices: torch.Tensor | Sequence[int]) -> SyntheticBank:
         """A view of the samples at ``indices`` (say, those a filter kept), indexed ``0..len(indices)-1``;
