@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader
 import synthaug
 from synthaug import SyntheticAugment, SyntheticBank
 from synthaug.data import load_digits, load_fashion_mnist
-from synthaug.sampling import EpochShuffleSampler
+from synthaug.data.samplers import EpochShuffleSampler
 
 
 def seconds_per_item(dataset, sampler, workers: int, batch_size: int) -> float:

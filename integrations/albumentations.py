@@ -20,9 +20,8 @@ import albumentations as A  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from synthaug.bank import SyntheticBank  # noqa: E402
-from synthaug.io import read_config  # noqa: E402
 from synthaug.synthetic import ImageFormat, as_source, check_classes, draw  # noqa: E402
+from synthaug.synthetic import source_sha256 as _sha256_of  # noqa: E402
 
 __all__ = ["SyntheticReplaceImage"]
 
@@ -48,7 +47,7 @@ class SyntheticReplaceImage(A.ImageOnlyTransform):
             raise TypeError("source must be the path of a SyntheticBank or a saved generator (it is what to_dict stores)")
         self.source = str(source)
         self._source = as_source(source)
-        actual = self._source.sha256 if isinstance(self._source, SyntheticBank) else read_config(source)["weights"]["sha256"]
+        actual = _sha256_of(self._source)
         if source_sha256 is not None and source_sha256 != actual:
             raise ValueError(
                 f"{source} has sha256 {actual[:12]}..., not the {source_sha256[:12]}... this transform was saved with; "

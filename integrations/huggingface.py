@@ -18,8 +18,8 @@ import torch
 
 from synthaug.bank import SyntheticBank
 from synthaug.generators.base import ConditionalGenerator
-from synthaug.io import read_config
-from synthaug.synthetic import ImageFormat, as_source, check_classes, draw
+from synthaug.seeding import torch_generator
+from synthaug.synthetic import ImageFormat, as_source, check_classes, draw, source_sha256
 
 __all__ = ["SyntheticRows"]
 
@@ -28,14 +28,10 @@ def _identity(source: SyntheticBank | str | os.PathLike) -> tuple[str, str]:
     if isinstance(source, ConditionalGenerator):
         raise TypeError(
             "SyntheticRows needs a source on disk so that it pickles small and fingerprints stably: save the "
-            "generator (generator.save(path)) or build a SyntheticBank, and pass its path"
+            "generator (synthaug.save(generator, path)) or build a SyntheticBank, and pass its path"
         )
-    if isinstance(source, SyntheticBank):
-        return str(source.path.resolve()), source.sha256
-    opened = as_source(source)
-    if isinstance(opened, SyntheticBank):
-        return str(opened.path.resolve()), opened.sha256
-    return str(Path(source).resolve()), read_config(source)["weights"]["sha256"]
+    path = source.path if isinstance(source, SyntheticBank) else Path(source)
+    return str(path.resolve()), source_sha256(source)
 
 
 class SyntheticRows:
@@ -77,8 +73,7 @@ class SyntheticRows:
     def source(self) -> SyntheticBank | ConditionalGenerator:
         if self._source is None:
             self._source = as_source(self.source_path)
-            actual = self._source.sha256 if isinstance(self._source, SyntheticBank) else read_config(self.source_path)["weights"]["sha256"]
-            if actual != self.source_sha256:
+            if source_sha256(self._source) != self.source_sha256:
                 raise ValueError(f"{self.source_path} changed since this map function was made (sha256 differs)")
         return self._source
 
@@ -90,7 +85,7 @@ class SyntheticRows:
         check_classes(self.source, labels, "the dataset")
         n, k = len(labels), round(self.ratio * len(labels))
         start = indices[0] if indices else 0
-        rng = torch.Generator().manual_seed(int(np.random.SeedSequence([self.seed, start]).generate_state(1)[0]))
+        rng = torch_generator(self.seed, start)
         classes = labels[torch.randint(n, (k,), generator=rng)] if n and k else labels[:0]
         images = draw(self.source, classes, rng) if len(classes) else None
         out = {column: list(values) + [None] * len(classes) for column, values in batch.items()}

@@ -1,7 +1,6 @@
 """synthaug: train class-conditional generators on your labelled images and use their samples as extra training data."""
 
-__version__ = "0.1.0"
-
+from synthaug._version import __version__
 from synthaug.augment import SyntheticAugment
 from synthaug.bank import SyntheticBank
 from synthaug.data import LabeledImages

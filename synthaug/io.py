@@ -18,6 +18,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
+from synthaug._version import __version__
 from synthaug.generators.base import ConditionalGenerator, get_family
 
 FORMAT_VERSION = 1
@@ -44,9 +45,27 @@ def _serialize(generator: ConditionalGenerator) -> bytes:
     return save_safetensors(state, metadata={"family": generator.family})
 
 
+def _state_token(generator: ConditionalGenerator) -> tuple[tuple[int, int], ...]:
+    """Changes whenever a weight changes: every tensor's storage and in-place version counter."""
+    return tuple((t.data_ptr(), t._version) for t in generator.state_dict().values())
+
+
+def _remember_sha256(generator: ConditionalGenerator, digest: str) -> None:
+    generator._saved_weights = (digest, _state_token(generator))
+
+
 def weights_sha256(generator: ConditionalGenerator) -> str:
-    """sha256 of the generator's weights file, as :func:`save` records it in ``config.json``."""
-    return hashlib.sha256(_serialize(generator)).hexdigest()
+    """sha256 of the generator's weights file, as :func:`save` records it in ``config.json``.
+
+    A generator loaded or saved since its weights last changed answers from the recorded value;
+    otherwise its weights are serialised and hashed.
+    """
+    saved = getattr(generator, "_saved_weights", None)
+    if saved is not None and saved[1] == _state_token(generator):
+        return saved[0]
+    digest = hashlib.sha256(_serialize(generator)).hexdigest()
+    _remember_sha256(generator, digest)
+    return digest
 
 
 def save(generator: ConditionalGenerator, path: str | os.PathLike) -> Path:
@@ -55,8 +74,6 @@ def save(generator: ConditionalGenerator, path: str | os.PathLike) -> Path:
     The weights are written first and the config last, each atomically, so a crash never leaves a
     directory that loads into a different model than the one saved.
     """
-    from synthaug import __version__
-
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     blob = _serialize(generator)
@@ -71,13 +88,12 @@ def save(generator: ConditionalGenerator, path: str | os.PathLike) -> Path:
         "weights": {"file": WEIGHTS_NAME, "bytes": len(blob), "sha256": hashlib.sha256(blob).hexdigest()},
     }
     atomic_write(path / CONFIG_NAME, (json.dumps(meta, indent=2) + "\n").encode())
+    _remember_sha256(generator, meta["weights"]["sha256"])
     return path
 
 
 def read_config(path: str | os.PathLike) -> dict[str, Any]:
     """The validated ``config.json`` of a saved generator directory."""
-    from synthaug import __version__
-
     path = Path(path)
     if not path.is_dir():
         raise FileNotFoundError(f"no saved generator at {path}: the directory does not exist")
@@ -146,4 +162,6 @@ def load(path: str | os.PathLike, *, map_location: str | torch.device = "cpu") -
         generator.load_state_dict(state, strict=True)
     except RuntimeError as err:
         raise CorruptSaveError(f"the weights in {weights_file} do not fit the saved config: {err}") from err
-    return generator.to(map_location).eval()
+    generator = generator.to(map_location).eval()
+    _remember_sha256(generator, digest)
+    return generator

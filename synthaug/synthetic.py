@@ -1,15 +1,19 @@
 """What the mixing tools share: one view of a synthetic source, and output in the real items' format.
 
 :func:`as_source` accepts a :class:`~synthaug.bank.SyntheticBank` (the fast path), a live
-:class:`~synthaug.generators.ConditionalGenerator`, or the path of either on disk.
+:class:`~synthaug.generators.ConditionalGenerator`, a :class:`~synthaug.data.LabeledImages` (read
+as an :class:`ImagePool`), or the path of a bank or generator on disk. :func:`source_fingerprint`
+names what a source yields, for caches and dataset fingerprints.
 :class:`ImageFormat` learns from one real image how items look (PIL / numpy / tensor, dtype,
 layout, value range) and converts synthetic ``uint8`` images to exactly that.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -18,47 +22,139 @@ import numpy as np
 import torch
 
 from synthaug.bank import MANIFEST_NAME, PLAN_NAME, SyntheticBank
-from synthaug.data.labeled import to_uint8
-from synthaug.generators.base import ConditionalGenerator
+from synthaug.data.labeled import LabeledImages
+from synthaug.generators.base import ConditionalGenerator, sample_uint8
+from synthaug.io import load, weights_sha256
 
-Source = SyntheticBank | ConditionalGenerator | str | os.PathLike
+
+class ImagePool:
+    """A :class:`~synthaug.data.LabeledImages` read like a bank: any labelled images can be a source.
+
+    ``SyntheticAugment(real, ImagePool(real), teacher=...)`` appends teacher-labelled copies of the real
+    images, which is the control arm that tells the gain of teacher labels on synthetic images apart
+    from the gain of distillation itself.
+    """
+
+    def __init__(self, data: LabeledImages, indices: torch.Tensor | None = None) -> None:
+        if not isinstance(data, LabeledImages):
+            raise TypeError(f"ImagePool takes a LabeledImages, got {type(data).__name__}")
+        self.data = data
+        self._indices = indices if indices is not None else torch.arange(len(data))
+        self.labels = data.labels[self._indices]
+        self._by_class = [torch.nonzero(self.labels == c).flatten() for c in range(self.num_classes)]
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.data.class_names
+
+    @property
+    def num_classes(self) -> int:
+        return self.data.num_classes
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return self.data.image_shape
+
+    def __len__(self) -> int:
+        return len(self._indices)
+
+    def class_counts(self) -> list[int]:
+        return [len(members) for members in self._by_class]
+
+    def indices_of(self, label: int) -> torch.Tensor:
+        if not 0 <= label < self.num_classes:
+            raise ValueError(f"label {label} is not a class of this pool (0..{self.num_classes - 1})")
+        return self._by_class[label]
+
+    def images(self, indices: torch.Tensor | Sequence[int]) -> torch.Tensor:
+        return self.data.images[self._indices[torch.as_tensor(indices, dtype=torch.int64)]]
+
+    def select(self, indices: torch.Tensor | Sequence[int]) -> ImagePool:
+        return ImagePool(self.data, self._indices[torch.as_tensor(indices, dtype=torch.int64)])
+
+    @property
+    def sha256(self) -> str:
+        digest = hashlib.sha256(self.data.images.numpy().tobytes())
+        digest.update(self.data.labels.numpy().tobytes())
+        digest.update(self._indices.numpy().tobytes())
+        return digest.hexdigest()
 
 
-def as_source(source: Source) -> SyntheticBank | ConditionalGenerator:
-    """A bank or generator from itself or from its directory."""
-    if isinstance(source, (SyntheticBank, ConditionalGenerator)):
+#: samples that already exist (read by index) rather than being drawn from a model
+Pool = SyntheticBank | ImagePool
+Source = SyntheticBank | ImagePool | ConditionalGenerator | LabeledImages | str | os.PathLike
+
+
+def as_source(source: Source) -> SyntheticBank | ImagePool | ConditionalGenerator:
+    """A bank, pool or generator from itself, from a ``LabeledImages``, or from the directory of a bank or generator."""
+    if isinstance(source, (SyntheticBank, ImagePool, ConditionalGenerator)):
         return source
+    if isinstance(source, LabeledImages):
+        return ImagePool(source)
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         if (path / MANIFEST_NAME).is_file() or (path / PLAN_NAME).is_file():
             return SyntheticBank.open(path)
-        from synthaug.io import load
-
         return load(path)
     raise TypeError(
-        f"source must be a SyntheticBank, a ConditionalGenerator or the directory of either, got {type(source).__name__}"
+        "source must be a SyntheticBank, a ConditionalGenerator, a LabeledImages or the directory of a bank or "
+        f"generator, got {type(source).__name__}"
     )
 
 
-def draw(source: SyntheticBank | ConditionalGenerator, labels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+def is_pool(source: Any) -> bool:
+    """Whether ``source`` holds its samples already (a bank or pool) rather than drawing them."""
+    return isinstance(source, (SyntheticBank, ImagePool))
+
+
+def draw(
+    source: SyntheticBank | ImagePool | ConditionalGenerator,
+    labels: torch.Tensor,
+    generator: torch.Generator,
+    **sample_options: Any,
+) -> torch.Tensor:
     """``uint8`` images ``(len(labels), C, H, W)`` of the given classes, on the CPU.
 
-    From a bank: a uniformly random sample of each class; from a generator: fresh samples.
+    From a bank or pool: a uniformly random sample of each class; from a generator: fresh samples
+    (``sample_options`` go to its ``sample``).
     """
     labels = torch.as_tensor(labels, dtype=torch.int64).cpu()
-    if isinstance(source, SyntheticBank):
+    if is_pool(source):
+        if sample_options:
+            raise ValueError(f"sampling options {sorted(sample_options)} apply to a generator, not to stored samples")
         picks = torch.empty(len(labels), dtype=torch.int64)
         for label in labels.unique().tolist():
             where = labels == label
             pool = source.indices_of(label)
             if len(pool) == 0:
-                raise ValueError(f"the bank has no samples of class {label} ({source.class_names[label]!r})")
+                raise ValueError(f"the source has no samples of class {label} ({source.class_names[label]!r})")
             picks[where] = pool[torch.randint(len(pool), (int(where.sum()),), generator=generator)]
         return source.images(picks)
-    return to_uint8(source.sample(labels, generator=generator)).cpu()
+    return sample_uint8(source, labels, generator=generator, **sample_options)
 
 
-def check_classes(source: SyntheticBank | ConditionalGenerator, labels: Sequence[int] | torch.Tensor, what: str) -> None:
+def source_sha256(source: Source) -> str:
+    """The sha256 that identifies a source's content: a bank's manifest (and a view's selection), a
+    generator's weights as recorded at save or load (hashed afresh only if they changed since), or a
+    pool's images, labels and selection."""
+    source = as_source(source)
+    return weights_sha256(source) if isinstance(source, ConditionalGenerator) else source.sha256
+
+
+def source_fingerprint(source: Source, sample_options: Mapping[str, Any] | None = None) -> str:
+    """A string that changes exactly when what ``source`` yields changes: its kind, its
+    :func:`source_sha256` and, for a generator, its effective sampling options."""
+    source = as_source(source)
+    if isinstance(source, SyntheticBank):
+        return f"bank:{source.sha256}"
+    if isinstance(source, ImagePool):
+        return f"images:{source.sha256}"
+    options = source.check_sample_options(sample_options or {})
+    return f"{source.family}:{source_sha256(source)}:{json.dumps(options, sort_keys=True)}"
+
+
+def check_classes(source: SyntheticBank | ImagePool | ConditionalGenerator, labels: Sequence[int] | torch.Tensor,
+                  what: str) -> None:  # fmt: skip
     """Every label must be a class the source can provide."""
     labels = torch.as_tensor(labels)
     bad = sorted(set(labels[(labels < 0) | (labels >= source.num_classes)].tolist()))
@@ -67,10 +163,27 @@ def check_classes(source: SyntheticBank | ConditionalGenerator, labels: Sequence
             f"{what} has labels {bad[:10]} but the synthetic source only has classes 0..{source.num_classes - 1} "
             f"{list(source.class_names)}; use a bank or generator trained on the same classes"
         )
-    if isinstance(source, SyntheticBank):
+    if is_pool(source):
         empty = [c for c in labels.unique().tolist() if len(source.indices_of(c)) == 0]
         if empty:
-            raise ValueError(f"the bank has no samples of classes {empty}, which {what} needs; generate them")
+            raise ValueError(f"the source has no samples of classes {empty}, which {what} needs; generate them")
+
+
+def check_soft_labels(targets: torch.Tensor, num_classes: int, rows: int | None = None, *, what: str = "soft labels") -> torch.Tensor:
+    """``targets`` as ``float32`` probability rows ``(N, num_classes)``, after checking they are ones."""
+    targets = torch.as_tensor(targets)
+    if targets.ndim != 2 or targets.shape[1] != num_classes or (rows is not None and len(targets) != rows):
+        expected = f"({rows if rows is not None else 'N'}, {num_classes})"
+        raise ValueError(f"{what} must have shape {expected}: one probability per class, got {tuple(targets.shape)}")
+    targets = targets.float()
+    if not torch.isfinite(targets).all() or (targets < 0).any():
+        raise ValueError(f"{what} must be finite and non-negative")
+    sums = targets.sum(1)
+    bad = torch.nonzero((sums - 1).abs() > 1e-3).flatten()
+    if len(bad):
+        raise ValueError(f"{what} rows must sum to 1; row {int(bad[0])} sums to {float(sums[bad[0]]):.4g}: "
+                         "pass probabilities (softmax outputs), not logits")  # fmt: skip
+    return targets
 
 
 @dataclass(frozen=True)

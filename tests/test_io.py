@@ -14,14 +14,14 @@ from tests.conftest import TINY
 @pytest.fixture
 def saved(tmp_path):
     gen = create("vae", num_classes=3, image_shape=(1, 8, 8), class_names=["cat", "dog", "owl"], **TINY["vae"])
-    gen.save(tmp_path / "gen")
+    synthaug.save(gen, tmp_path / "gen")
     return gen, tmp_path / "gen"
 
 
 @pytest.mark.parametrize("family", sorted(GENERATORS))
 def test_round_trip(family, tmp_path):
     gen = create(family, num_classes=4, image_shape=(3, 16, 16), class_names=list("wxyz"), **TINY[family])
-    gen.save(tmp_path)
+    synthaug.save(gen, tmp_path)
     loaded = synthaug.load(tmp_path)
     assert type(loaded) is type(gen) and loaded.config == gen.config and loaded.class_names == tuple("wxyz")
     assert not loaded.training
@@ -104,3 +104,35 @@ def test_unknown_family_in_a_save(saved):
 def test_missing_directory(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         synthaug.load(tmp_path / "nope")
+
+
+def test_the_save_method_still_works_with_a_deprecation_warning(tmp_path):
+    gen = create("vae", num_classes=3, image_shape=(1, 8, 8), **TINY["vae"])
+    with pytest.warns(FutureWarning, match=r"synthaug.save\(generator, path\)"):
+        gen.save(tmp_path)
+    assert synthaug.load(tmp_path).config == gen.config
+
+
+def test_a_loaded_generator_reports_its_recorded_sha256_until_its_weights_change(saved):
+    from synthaug.io import weights_sha256
+
+    gen, path = saved
+    loaded = synthaug.load(path)
+    recorded = json.loads((path / CONFIG_NAME).read_text())["weights"]["sha256"]
+    assert weights_sha256(loaded) == recorded == weights_sha256(gen)
+    with torch.no_grad():
+        next(loaded.parameters()).add_(1.0)
+    assert weights_sha256(loaded) != recorded
+
+
+def test_gan_saves_from_before_the_network_rename_still_load(tmp_path):
+    from safetensors.torch import load_file
+
+    gen = create("gan", num_classes=3, image_shape=(1, 8, 8), **TINY["gan"])
+    synthaug.save(gen, tmp_path)
+    state = load_file(tmp_path / WEIGHTS_NAME)
+    old = {k.replace("generator_network.", "generator.", 1): v for k, v in state.items()}
+    assert any(k.startswith("generator.") for k in old)
+    fresh = create("gan", num_classes=3, image_shape=(1, 8, 8), **TINY["gan"])
+    fresh.load_state_dict(old)
+    assert all(torch.equal(a, b) for a, b in zip(fresh.state_dict().values(), gen.state_dict().values()))

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, Literal
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset
 
@@ -114,24 +117,100 @@ class LabeledImages(Dataset):
             raise ValueError(f"per_class={per_class} leaves no other images of classes {torch.nonzero(left == 0).flatten().tolist()}")
         return self.select(torch.nonzero(keep).flatten()), self.select(torch.nonzero(~keep).flatten())
 
-    def _stratified(self, per_class: int, seed: int) -> torch.Tensor:
-        if per_class < 1:
+    def holdout(self, fraction: float = 0.2, *, seed: int = 0) -> tuple[LabeledImages, LabeledImages]:
+        """``(train, test)``: a stratified ``fraction`` of every class held out (at least one image, and
+        at least one left to train on)."""
+        if not 0 < fraction < 1:
+            raise ValueError(f"fraction must lie in (0, 1), got {fraction}")
+        counts = self.class_counts()
+        small = {self.class_names[c]: n for c, n in enumerate(counts) if n < 2}
+        if small:
+            raise ValueError(f"holding out a share needs at least 2 images per class, got {small}")
+        keep = self._stratified([n - min(n - 1, max(1, round(fraction * n))) for n in counts], seed)
+        return self.select(torch.nonzero(keep).flatten()), self.select(torch.nonzero(~keep).flatten())
+
+    def subset_long_tailed(
+        self,
+        max_per_class: int,
+        imbalance: float,
+        *,
+        profile: Literal["exponential", "step"] = "exponential",
+        seed: int = 0,
+        class_order: Sequence[int] | None = None,
+    ) -> LabeledImages:
+        """A long-tailed subset: the most frequent class has ``max_per_class`` images, the rarest ``imbalance`` times fewer.
+
+        Which class is how frequent is drawn from ``seed`` (or given as ``class_order``, most frequent
+        first). ``"exponential"``: the ``i``-th class in that order keeps
+        ``int(max_per_class * imbalance ** (-i / (K - 1)))`` images (Cao et al. 2019, CIFAR-10-LT);
+        ``"step"``: the first half of the classes keep ``max_per_class`` and the rest
+        ``int(max_per_class / imbalance)`` (Buda et al. 2018). The images of each class are drawn with
+        ``seed`` too. ``long_tailed_counts`` gives the counts without drawing.
+
+        Example:
+            >>> lt = fashion.subset_long_tailed(600, 100, seed=0)  # doctest: +SKIP
+            >>> lt.class_counts()  # 600 for the head class ... 6 for the tail class  # doctest: +SKIP
+        """
+        counts = long_tailed_counts(self.num_classes, max_per_class, imbalance, profile=profile, seed=seed, class_order=class_order)
+        return self.select(torch.nonzero(self._stratified(counts, seed)).flatten())
+
+    def _stratified(self, per_class: int | Sequence[int], seed: int) -> torch.Tensor:
+        wanted = [per_class] * self.num_classes if isinstance(per_class, int) else list(per_class)
+        if min(wanted) < 1:
             raise ValueError(f"per_class must be >= 1, got {per_class}")
         counts = self.class_counts()
-        short = {self.class_names[c]: n for c, n in enumerate(counts) if n < per_class}
+        short = {self.class_names[c]: n for c, n in enumerate(counts) if n < wanted[c]}
         if short:
-            raise ValueError(f"per_class={per_class} but some classes have fewer images: {short}")
+            asked = per_class if isinstance(per_class, int) else {self.class_names[c]: wanted[c] for c in range(len(wanted))
+                                                                   if self.class_names[c] in short}  # fmt: skip
+            raise ValueError(f"asked for {asked} images per class but some classes have fewer: {short}")
         rng = torch.Generator().manual_seed(seed)
         keep = torch.zeros(len(self), dtype=torch.bool)
         for c in range(self.num_classes):
             members = torch.nonzero(self.labels == c).flatten()
-            keep[members[torch.randperm(len(members), generator=rng)[:per_class]]] = True
+            keep[members[torch.randperm(len(members), generator=rng)[: wanted[c]]]] = True
         return keep
 
     def select(self, indices: torch.Tensor | Sequence[int]) -> LabeledImages:
         """The images at ``indices`` (every class must stay represented)."""
         indices = torch.as_tensor(indices, dtype=torch.int64)
         return LabeledImages(self.images[indices], self.labels[indices], self.class_names)
+
+
+def long_tailed_counts(
+    num_classes: int,
+    max_per_class: int,
+    imbalance: float,
+    *,
+    profile: Literal["exponential", "step"] = "exponential",
+    seed: int = 0,
+    class_order: Sequence[int] | None = None,
+) -> list[int]:
+    """Images per class (in class-index order) of :meth:`LabeledImages.subset_long_tailed`."""
+    if not imbalance >= 1 or math.isinf(imbalance):
+        raise ValueError(f"imbalance must be a finite number >= 1 (largest class / smallest class), got {imbalance}")
+    if max_per_class < 1:
+        raise ValueError(f"max_per_class must be >= 1, got {max_per_class}")
+    if profile == "exponential":
+        by_rank = [int(max_per_class * imbalance ** (-i / max(num_classes - 1, 1))) for i in range(num_classes)]
+    elif profile == "step":
+        by_rank = [max_per_class if i < num_classes // 2 else int(max_per_class / imbalance) for i in range(num_classes)]
+    else:
+        raise ValueError(f"profile must be 'exponential' or 'step', got {profile!r}")
+    if class_order is None:
+        class_order = torch.randperm(num_classes, generator=torch.Generator().manual_seed(seed)).tolist()
+    if sorted(class_order) != list(range(num_classes)):
+        raise ValueError(f"class_order must list every class index 0..{num_classes - 1} once, got {list(class_order)}")
+    counts = [0] * num_classes
+    for rank, c in enumerate(class_order):
+        counts[c] = by_rank[rank]
+    empty = [c for c in range(num_classes) if counts[c] == 0]
+    if empty:
+        raise ValueError(
+            f"the {profile} profile from {max_per_class} images with imbalance {imbalance:g} leaves class(es) {empty} with no "
+            f"image (counts by rank: {by_rank}); lower the imbalance or raise max_per_class"
+        )
+    return counts
 
 
 def to_signed_unit(images: torch.Tensor) -> torch.Tensor:
@@ -142,3 +221,12 @@ def to_signed_unit(images: torch.Tensor) -> torch.Tensor:
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
     """Float images in ``[-1, 1]`` to ``uint8`` in ``[0, 255]`` (values outside are clipped)."""
     return images.detach().float().add(1.0).mul_(127.5).round_().clamp_(0, 255).to(torch.uint8)
+
+
+def label_to_int(label: Any, where: str) -> int:
+    """An integer class index from an int, a numpy integer or a one-element tensor / array."""
+    if isinstance(label, (torch.Tensor, np.ndarray)) and np.prod(label.shape) == 1:
+        label = label.item()
+    if isinstance(label, (bool, np.bool_)) or not isinstance(label, (int, np.integer)):
+        raise TypeError(f"{where}: label must be an integer class index, got {label!r}")
+    return int(label)

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from synthaug.data.labeled import LabeledImages
+from synthaug.data.labeled import LabeledImages, label_to_int
 
 FASHION_MNIST_ROOT = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_CLASSES = (
@@ -99,8 +99,9 @@ def from_arrays(
     Args:
         images: ``(N, H, W)``, ``(N, C, H, W)`` or ``(N, H, W, C)`` with ``C`` in ``{1, 3}``; ``uint8``
             (or any integer type) in ``[0, 255]``, or floats in ``[0, 1]``.
-        labels: ``N`` integer class indices.
-        class_names: one per class; defaults to ``"0"``, ``"1"``, ... up to the largest label.
+        labels: ``N`` integer class indices, or ``N`` class names (strings).
+        class_names: one per class; defaults to ``"0"``, ``"1"``, ... up to the largest label, or to the
+            sorted distinct names when the labels are names.
         layout: channel position when the shape alone is ambiguous; inferred otherwise.
     """
     x = torch.as_tensor(np.asarray(images) if not isinstance(images, torch.Tensor) else images).detach().cpu()
@@ -113,15 +114,33 @@ def from_arrays(
         x = x.permute(0, 3, 1, 2)
     elif layout != "NCHW":
         raise ValueError(f"layout must be 'NCHW' or 'NHWC', got {layout!r}")
-    y = torch.as_tensor(np.asarray(labels) if not isinstance(labels, torch.Tensor) else labels).detach().cpu()
-    if y.ndim != 1 or len(y) != len(x):
-        raise ValueError(f"labels must be 1-D with one label per image ({len(x)}), got shape {tuple(y.shape)}")
-    if y.is_floating_point() and not torch.equal(y, y.round()):
+    y, class_names = _label_indices(labels, class_names, len(x))
+    return LabeledImages(_to_uint8(x, what="images").contiguous(), y, tuple(class_names))
+
+
+def _label_indices(
+    labels: np.ndarray | torch.Tensor | Sequence[Any], class_names: Sequence[str] | None, n: int
+) -> tuple[torch.Tensor, Sequence[str]]:
+    """``int64`` class indices and the class names, from integer labels or from class names as labels."""
+    raw = labels.detach().cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
+    if raw.ndim != 1 or len(raw) != n:
+        raise ValueError(f"labels must be 1-D with one label per image ({n}), got shape {tuple(raw.shape)}")
+    if raw.dtype.kind in "USO":  # names as labels: "cat", "dog", ...
+        names = [str(v) for v in raw]
+        class_names = list(class_names) if class_names is not None else sorted(set(names))
+        index = {name: i for i, name in enumerate(class_names)}
+        unknown = sorted(set(names) - set(index))
+        if unknown:
+            raise ValueError(f"labels {unknown[:5]} are not among class_names {list(class_names)[:12]}")
+        return torch.tensor([index[name] for name in names], dtype=torch.int64), class_names
+    if raw.dtype.kind not in "iuf" or raw.dtype == np.bool_:
+        raise ValueError(f"labels must be integer class indices or class names, got dtype {raw.dtype}")
+    if raw.dtype.kind == "f" and not (np.isfinite(raw).all() and np.array_equal(raw, np.round(raw))):
         raise ValueError("labels must be integer class indices, got non-integer floats")
-    y = y.long()
+    y = torch.from_numpy(raw.astype(np.int64))
     if class_names is None:
         class_names = [str(i) for i in range(int(y.max()) + 1 if len(y) else 0)]
-    return LabeledImages(_to_uint8(x, what="images").contiguous(), y, tuple(class_names))
+    return y, class_names
 
 
 def _infer_layout(shape: tuple[int, ...]) -> Literal["NCHW", "NHWC"]:
@@ -139,6 +158,10 @@ def _to_uint8(x: torch.Tensor, what: str) -> torch.Tensor:
     if x.dtype == torch.bool or x.is_complex():
         raise TypeError(f"{what} must be integers in [0, 255] or floats in [0, 1], got dtype {x.dtype}")
     if x.is_floating_point():
+        finite = torch.isfinite(x.flatten(1)).all(1) if x.ndim > 1 else torch.isfinite(x)[None]
+        if not finite.all():
+            first = int(torch.nonzero(~finite)[0])
+            raise ValueError(f"{what} hold NaN or infinite values (first in image {first}); fix or drop those images")
         lo, hi = (float(x.min()), float(x.max())) if x.numel() else (0.0, 1.0)
         if lo < 0.0 or hi > 1.0:
             raise ValueError(
@@ -299,12 +322,3 @@ def _image_to_chw_uint8(image: Any, where: str) -> torch.Tensor:
             raise ValueError(f"{where}: tensor images must be (C, H, W) with C in 1 or 3, got {tuple(image.shape)}")
         return _to_uint8(image.detach().cpu(), what=f"{where} image")
     raise TypeError(f"{where}: expected an image (PIL.Image, numpy array or tensor), got {type(image).__name__}")
-
-
-def label_to_int(label: Any, where: str) -> int:
-    """An integer class index from an int, a numpy integer or a one-element tensor / array."""
-    if isinstance(label, (torch.Tensor, np.ndarray)) and np.prod(label.shape) == 1:
-        label = label.item()
-    if isinstance(label, (bool, np.bool_)) or not isinstance(label, (int, np.integer)):
-        raise TypeError(f"{where}: label must be an integer class index, got {label!r}")
-    return int(label)

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
+import types
+import typing
+import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
+
+from synthaug.data.labeled import to_uint8
+
+#: where sampling draws its noise: one ``torch.Generator``, one per sample, or the global RNG (None)
+Randomness = torch.Generator | Sequence[torch.Generator] | None
 
 
 @dataclass
@@ -34,11 +42,59 @@ class GeneratorConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> GeneratorConfig:
+        """The config from a dict (JSON, the CLI's ``--set``), each value checked against its field's type."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
             raise TypeError(f"unknown {cls.__name__} option(s) {unknown}; valid options are {sorted(known)}")
-        return cls(**values)
+        hints = typing.get_type_hints(cls)
+        return cls(**{name: _typed(name, value, hints[name]) for name, value in values.items()})
+
+    @classmethod
+    def options(cls) -> dict[str, Any]:
+        """The family's options (not ``num_classes``/``image_shape``) with their defaults."""
+        return {f.name: f.default for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING}
+
+
+def _typed(name: str, value: Any, hint: Any) -> Any:
+    """``value`` checked against the type ``hint`` (ints widen to floats, lists to tuples)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _typed(name, value, arg)
+            except (TypeError, ValueError) as err:
+                errors.append(err)
+        raise errors[0]
+    if origin is typing.Literal:
+        if value not in args:
+            raise ValueError(f"{name} must be one of {list(args)}, got {value!r}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise TypeError(f"{name} must be a list of values, got {value!r} ({type(value).__name__})")
+        inner = args[0] if args else Any
+        return tuple(_typed(f"{name}[{i}]", v, inner) for i, v in enumerate(value))
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise TypeError(f"{name} must be true or false, got {value!r} ({type(value).__name__})")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise TypeError(f"{name} must be a string, got {value!r} ({type(value).__name__})")
+        return value
+    return value
 
 
 class ConditionalGenerator(nn.Module, ABC):
@@ -102,16 +158,41 @@ class ConditionalGenerator(nn.Module, ABC):
         """One training step that runs its own optimisers (only for ``manual_optimization`` families)."""
         raise NotImplementedError(f"{type(self).__name__} trains through loss(); manual_step is for manual optimisation")
 
-    def on_train_step_end(self) -> None:
-        """Called after every optimiser step (e.g. to update EMA weights); nothing by default."""
+    def on_train_step_end(self, step: int = 0) -> None:
+        """Called after every training step with the number of optimiser steps so far (e.g. to update EMA
+        weights); nothing by default."""
 
     @abstractmethod
-    def sample(self, labels: torch.Tensor | Sequence[int], *, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Images of the given classes, as floats in ``[-1, 1]`` of shape ``(len(labels), *image_shape)``."""
+    def sample(
+        self, labels: torch.Tensor | Sequence[int], *, generator: Randomness = None, **options: Any
+    ) -> torch.Tensor:
+        """Images of the given classes, as floats in ``[-1, 1]`` of shape ``(len(labels), *image_shape)``.
+
+        ``options`` are the family's sampling options (:meth:`sample_defaults` lists them), e.g. a
+        diffusion model's ``steps`` and ``guidance``; ``generator`` is the ``torch.Generator`` every
+        random draw comes from, or a list of them, one per label (each sample then depends on its
+        own generator only).
+        """
+
+    def sample_defaults(self) -> dict[str, Any]:
+        """The sampling options :meth:`sample` takes, with the values it uses when they are not given."""
+        return {}
+
+    def check_sample_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        """Every sampling option with its effective value (``options`` over :meth:`sample_defaults`);
+        an unknown name is refused with the valid ones."""
+        defaults = self.sample_defaults()
+        unknown = sorted(set(options) - set(defaults))
+        if unknown:
+            valid = ", ".join(sorted(defaults)) or "none"
+            raise ValueError(f"{self.family} sample() has no option(s) {unknown}; its options are: {valid}")
+        return {**defaults, **options}
 
     def check_labels(self, labels: torch.Tensor | Sequence[int]) -> torch.Tensor:
         """``labels`` as an ``int64`` tensor on this generator's device, after checking the range."""
         labels = torch.as_tensor(labels)
+        if labels.numel() == 0 and labels.ndim == 1:  # torch.as_tensor([]) is float32
+            labels = labels.to(torch.int64)
         if labels.ndim != 1 or labels.is_floating_point() or labels.dtype == torch.bool:
             raise ValueError(f"labels must be a 1-D sequence of integer class indices, got {labels.dtype} {tuple(labels.shape)}")
         bad = labels[(labels < 0) | (labels >= self.num_classes)]
@@ -123,8 +204,18 @@ class ConditionalGenerator(nn.Module, ABC):
         return labels.to(device=self.device, dtype=torch.int64)
 
     def save(self, path: str) -> None:
-        """Write ``config.json`` and ``model.safetensors`` to the directory ``path``; see :func:`synthaug.load`."""
-        from synthaug.io import save
+        """Deprecated: use ``synthaug.save(generator, path)``.
+
+        Saving lives in :mod:`synthaug.io`, a layer above the generators; this method reaches up to
+        it and will be removed in 0.3.
+        """
+        warnings.warn(
+            "ConditionalGenerator.save(path) is deprecated and will be removed in synthaug 0.3; "
+            "use synthaug.save(generator, path)",
+            FutureWarning,
+            stacklevel=2,
+        )
+        from synthaug.io import save  # layering: allowed here only, see tests/test_layers.py
 
         save(self, path)
 
@@ -135,17 +226,52 @@ class ConditionalGenerator(nn.Module, ABC):
 def randn(
     shape: Sequence[int],
     *,
-    generator: torch.Generator | None,
+    generator: Randomness,
     device: torch.device,
     dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
     """Standard normal noise drawn from ``generator`` (on its own device), then moved to ``device``.
 
     Drawing on the generator's device keeps a CPU ``torch.Generator`` usable with a CUDA model and
-    makes samples reproducible across devices.
+    makes samples reproducible across devices. A list of generators, one per row of ``shape``,
+    draws each row from its own (as diffusers does): a sample then depends on its own generator
+    only, whatever else is in the batch.
     """
+    if isinstance(generator, (list, tuple)):
+        if len(generator) != shape[0]:
+            raise ValueError(f"a list of generators needs one per sample: got {len(generator)} for {shape[0]} samples")
+        rows = [torch.randn(tuple(shape[1:]), generator=g, device=g.device, dtype=dtype).to(device) for g in generator]
+        return torch.stack(rows) if rows else torch.empty(tuple(shape), device=device, dtype=dtype)
     source = generator.device if generator is not None else device
     return torch.randn(tuple(shape), generator=generator, device=source, dtype=dtype).to(device)
+
+
+def sample_uint8(
+    model: ConditionalGenerator,
+    labels: torch.Tensor | Sequence[int],
+    *,
+    generator: Randomness = None,
+    batch_size: int = 256,
+    **options: Any,
+) -> torch.Tensor:
+    """``uint8`` samples ``(len(labels), C, H, W)`` on the CPU, drawn ``batch_size`` labels at a time
+    from one ``generator`` (or a list, one per label: see :func:`randn`); ``options`` go to
+    ``model.sample`` (e.g. ``steps=20, guidance=1.5``).
+
+    Every path that turns a generator into stored images (banks, the CLI, live mixing, the
+    benchmarks) goes through here, so the same options give the same images everywhere.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    labels = model.check_labels(labels).cpu()
+    model.check_sample_options(options)
+    if not len(labels):
+        return torch.empty((0, *model.image_shape), dtype=torch.uint8)
+    chunks = []
+    for start in range(0, len(labels), batch_size):
+        rng = generator[start : start + batch_size] if isinstance(generator, (list, tuple)) else generator
+        chunks.append(to_uint8(model.sample(labels[start : start + batch_size], generator=rng, **options)).cpu())
+    return torch.cat(chunks)
 
 
 GENERATORS: dict[str, type[ConditionalGenerator]] = {}

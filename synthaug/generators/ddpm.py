@@ -15,15 +15,14 @@ import copy
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
-from synthaug.generators.base import ConditionalGenerator, GeneratorConfig, randn, register
-from synthaug.generators.diffusion import SAMPLERS, ConditionalUNet, NoiseSchedule
-from synthaug.generators.diffusion.samplers import DDIMSampler
+from synthaug.generators.base import ConditionalGenerator, GeneratorConfig, Randomness, randn, register
+from synthaug.generators.diffusion import SOLVERS, ConditionalUNet, NoiseSchedule
+from synthaug.generators.diffusion.solvers import DDIMSolver
 
 MAX_GUIDANCE = 20.0
 
@@ -46,6 +45,13 @@ class DDPMConfig(GeneratorConfig):
     steps: int = 10
     eta: float = 0.0
     ema_decay: float = 0.999
+    #: EMA decay min(ema_decay, (1 + step) / (10 + step)): early on the average follows training instead of
+    #: remembering the random initialisation
+    ema_warmup: bool = False
+    #: per-timestep loss weight: "uniform", or "min-snr" (Hang et al. 2023, https://arxiv.org/abs/2303.09556),
+    #: which caps the weight of nearly clean timesteps at snr_gamma and converges faster
+    loss_weighting: Literal["uniform", "min-snr"] = "uniform"
+    snr_gamma: float = 5.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -71,12 +77,14 @@ class DDPMConfig(GeneratorConfig):
             raise ValueError(f"label_dropout must lie in [0, 1), got {self.label_dropout}")
         if not 0 < self.ema_decay < 1:
             raise ValueError(f"ema_decay must lie in (0, 1), got {self.ema_decay}")
+        if self.snr_gamma <= 0:
+            raise ValueError(f"snr_gamma must be > 0, got {self.snr_gamma}")
         check_sampling(self.sampler, self.steps, self.guidance, self.eta, self.timesteps)
 
 
 def check_sampling(sampler: str, steps: int, guidance: float, eta: float, timesteps: int) -> None:
-    if sampler not in SAMPLERS:
-        raise ValueError(f"unknown sampler {sampler!r}; known samplers: {sorted(SAMPLERS)}")
+    if sampler not in SOLVERS:
+        raise ValueError(f"unknown sampler {sampler!r}; known samplers: {sorted(SOLVERS)}")
     if not 1 <= steps <= timesteps:
         raise ValueError(f"steps must lie in [1, {timesteps}], got {steps}")
     if not 0 <= guidance <= MAX_GUIDANCE or math.isnan(guidance):
@@ -123,34 +131,41 @@ class ConditionalDDPM(ConditionalGenerator):
         drop = torch.rand(batch, generator=generator, device=source).to(images.device) < self.config.label_dropout
         labels = torch.where(drop, torch.full_like(labels, self.null_class), labels)
         output = self.unet(self.schedule.add_noise(images, noise, t), t, labels)
-        loss = F.mse_loss(output, self.schedule.target(images, noise, t, self.config.prediction))
-        return {"loss": loss}
+        errors = (output - self.schedule.target(images, noise, t, self.config.prediction)).square().flatten(1).mean(1)  # (B,)
+        if self.config.loss_weighting == "min-snr":
+            errors = errors * self._min_snr_weight(t)
+        return {"loss": errors.mean()}
+
+    def _min_snr_weight(self, t: Tensor) -> Tensor:
+        """``min(SNR, gamma)`` over the SNR factor that the prediction target carries (``SNR + 1`` for v, ``SNR`` for eps)."""
+        alpha, sigma = self.schedule.alpha_sigma(t)
+        snr = (alpha / sigma).square()
+        weight = snr.clamp(max=self.config.snr_gamma) / (snr + 1 if self.config.prediction == "v" else snr)
+        return weight.to(torch.float32)
 
     @torch.no_grad()
-    def on_train_step_end(self) -> None:
+    def on_train_step_end(self, step: int = 0) -> None:
+        decay = self.config.ema_decay
+        if self.config.ema_warmup:
+            decay = min(decay, (1 + step) / (10 + step))
         for ema, live in zip(self.ema.parameters(), self.unet.parameters()):
-            ema.lerp_(live, 1 - self.config.ema_decay)
+            ema.lerp_(live, 1 - decay)
+
+    def sample_defaults(self) -> dict[str, Any]:
+        cfg = self.config
+        return {"steps": cfg.steps, "guidance": cfg.guidance, "sampler": cfg.sampler, "eta": cfg.eta}
 
     @torch.no_grad()
     def sample(
-        self,
-        labels: Tensor | Sequence[int],
-        *,
-        generator: torch.Generator | None = None,
-        steps: int | None = None,
-        guidance: float | None = None,
-        sampler: str | None = None,
-        eta: float | None = None,
+        self, labels: Tensor | Sequence[int], *, generator: Randomness = None, **options: Any
     ) -> Tensor:
         """Images of ``labels`` in ``[-1, 1]``; ``steps``, ``guidance``, ``sampler`` and ``eta`` default to the config's."""
         cfg = self.config
-        steps = cfg.steps if steps is None else steps
-        guidance = cfg.guidance if guidance is None else guidance
-        sampler = cfg.sampler if sampler is None else sampler
-        eta = cfg.eta if eta is None else eta
+        resolved = self.check_sample_options({k: v for k, v in options.items() if v is not None})
+        steps, guidance, sampler, eta = (resolved[k] for k in ("steps", "guidance", "sampler", "eta"))
         check_sampling(sampler, steps, guidance, eta, cfg.timesteps)
         labels = self.check_labels(labels)
-        solver = DDIMSampler(self.schedule, eta=eta) if sampler == "ddim" else SAMPLERS[sampler](self.schedule)
+        solver = DDIMSolver(self.schedule, eta=eta) if sampler == "ddim" else SOLVERS[sampler](self.schedule)
         batch = len(labels)
         x = randn((batch, *self.image_shape), generator=generator, device=self.device)
         guided = guidance != 1.0

@@ -10,17 +10,19 @@ through Lightning manual optimisation; samples come from the EMA copy of the gen
 from __future__ import annotations
 
 import copy
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from synthaug.generators.base import ConditionalGenerator, GeneratorConfig, randn, register
+from synthaug.generators.base import ConditionalGenerator, GeneratorConfig, Randomness, randn, register
 from synthaug.generators.diffaugment import POLICIES, diff_augment
-from synthaug.generators.vae import _num_downsamples
+from synthaug.generators.shapes import num_halvings
 
 
 @dataclass
@@ -55,14 +57,14 @@ class GANConfig(GeneratorConfig):
             raise ValueError(f"images must be at least 4x4, got {self.image_shape[1:]}")
 
 
-class Generator(nn.Module):
-    """``(z, labels) -> images in [-1, 1]``: a linear map to a small feature map, then nearest-neighbour
+class GeneratorNetwork(nn.Module):
+    """The GAN's generator network, ``(z, labels) -> images in [-1, 1]``: a linear map to a small feature map, then nearest-neighbour
     upsampling blocks mirroring the VAE's halvings, so every supported size is reached exactly."""
 
     def __init__(self, config: GANConfig) -> None:
         super().__init__()
         c, h, w = config.image_shape
-        ups = _num_downsamples(h, w)
+        ups = num_halvings(h, w)
         widths = [min(config.generator_channels * 2**i, config.max_channels) for i in range(ups + 1)][::-1]
         self.start = (widths[0], h >> ups, w >> ups)
         self.embed = nn.Embedding(config.num_classes, config.latent_dim)
@@ -85,7 +87,7 @@ class ProjectionDiscriminator(nn.Module):
     def __init__(self, config: GANConfig) -> None:
         super().__init__()
         c, h, w = config.image_shape
-        downs = max(_num_downsamples(h, w), 1)
+        downs = max(num_halvings(h, w), 1)
         widths = [min(config.discriminator_channels * 2**i, config.max_channels) for i in range(downs + 1)]
         layers: list[nn.Module] = [spectral_norm(nn.Conv2d(c, widths[0], 3, padding=1)), nn.LeakyReLU(0.2)]
         for w_in, w_out in zip(widths, widths[1:]):
@@ -115,6 +117,12 @@ class ProjectionDiscriminator(nn.Module):
         return self.linear(phi).squeeze(1) + (self.embed(labels) * phi).sum(1)  # (B,)
 
 
+def _rename_generator_keys(state_dict: dict[str, Tensor], prefix: str, *args: Any) -> None:
+    """Saves made before 0.2 call the generator network ``generator``; load them under its new name."""
+    for key in [k for k in state_dict if k.startswith(prefix + "generator.")]:
+        state_dict[prefix + "generator_network." + key[len(prefix + "generator.") :]] = state_dict.pop(key)
+
+
 @register
 class ConditionalGAN(ConditionalGenerator):
     """Class-conditional GAN trained with manual optimisation (see :meth:`manual_step`)."""
@@ -127,20 +135,27 @@ class ConditionalGAN(ConditionalGenerator):
 
     def __init__(self, config: GANConfig, class_names: Sequence[str] | None = None) -> None:
         super().__init__(config, class_names)
-        self.generator = Generator(config)
+        self.generator_network = GeneratorNetwork(config)
         self.discriminator = ProjectionDiscriminator(config)
-        self.ema = copy.deepcopy(self.generator).requires_grad_(False).eval()
+        self.ema = copy.deepcopy(self.generator_network).requires_grad_(False).eval()
+        self._register_load_state_dict_pre_hook(_rename_generator_keys)
+
+    @property
+    def generator(self) -> GeneratorNetwork:
+        """Deprecated: the generator network is ``generator_network``."""
+        warnings.warn("ConditionalGAN.generator is deprecated; use generator_network", FutureWarning, stacklevel=2)
+        return self.generator_network
 
     def configure_optimizers(self, lr: float) -> list[torch.optim.Optimizer]:
         """Generator and discriminator optimisers (Adam with beta1 = 0, as usual for hinge-loss GANs)."""
-        return [torch.optim.Adam(self.generator.parameters(), lr=lr, betas=(0.0, 0.99)),
+        return [torch.optim.Adam(self.generator_network.parameters(), lr=lr, betas=(0.0, 0.99)),
                 torch.optim.Adam(self.discriminator.parameters(), lr=lr, betas=(0.0, 0.99))]  # fmt: skip
 
     def _noise(self, labels: Tensor, generator: torch.Generator | None) -> Tensor:
         return randn((len(labels), self.config.latent_dim), generator=generator, device=labels.device)
 
     def _fake(self, labels: Tensor, generator: torch.Generator | None) -> Tensor:
-        return self.generator(self._noise(labels, generator), labels)
+        return self.generator_network(self._noise(labels, generator), labels)
 
     def _discriminate(self, images: Tensor, labels: Tensor, generator: torch.Generator | None) -> Tensor:
         return self.discriminator(diff_augment(images, self.config.diffaugment, generator), labels)
@@ -167,7 +182,7 @@ class ConditionalGAN(ConditionalGenerator):
         returns the logged losses."""
         g_opt, d_opt = optimizers
         z = self._noise(labels, generator)
-        fake = self.generator(z, labels)
+        fake = self.generator_network(z, labels)
         d_real = self._discriminate(images, labels, generator)
         d_fake = self._discriminate(fake.detach(), labels, generator)
         d_loss = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
@@ -179,7 +194,7 @@ class ConditionalGAN(ConditionalGenerator):
         logged = {}
         if self.config.mode_seeking > 0:  # two noises, same labels: reward images that differ as the noises do
             z2 = self._noise(labels, generator)
-            change = (fake - self.generator(z2, labels)).abs().mean() / (z - z2).abs().mean()
+            change = (fake - self.generator_network(z2, labels)).abs().mean() / (z - z2).abs().mean()
             g_loss = g_loss + self.config.mode_seeking / (change + 1e-5)
             logged["mode_seeking"] = change.detach()
         g_opt.zero_grad(set_to_none=True)
@@ -189,14 +204,16 @@ class ConditionalGAN(ConditionalGenerator):
                 "d_fake": d_fake.mean().detach(), **logged}  # fmt: skip
 
     @torch.no_grad()
-    def on_train_step_end(self) -> None:
-        for ema, live in zip(self.ema.parameters(), self.generator.parameters()):
+    def on_train_step_end(self, step: int = 0) -> None:
+        for ema, live in zip(self.ema.parameters(), self.generator_network.parameters()):
             ema.lerp_(live, 1 - self.config.ema_decay)
-        for ema, live in zip(self.ema.buffers(), self.generator.buffers()):
+        for ema, live in zip(self.ema.buffers(), self.generator_network.buffers()):
             ema.copy_(live)
 
     @torch.no_grad()
-    def sample(self, labels: Tensor | Sequence[int], *, generator: torch.Generator | None = None) -> Tensor:
+    def sample(self, labels: Tensor | Sequence[int], *, generator: Randomness = None, **options: Any) -> Tensor:
+        """Images of ``labels`` from the EMA generator network (the GAN takes no sampling options)."""
+        self.check_sample_options(options)
         labels = self.check_labels(labels)
         z = randn((len(labels), self.config.latent_dim), generator=generator, device=self.device)
         return self.ema(z, labels)

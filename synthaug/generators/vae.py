@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from synthaug.generators.base import ConditionalGenerator, GeneratorConfig, randn, register
+from synthaug.generators.base import ConditionalGenerator, GeneratorConfig, Randomness, randn, register
+from synthaug.generators.shapes import num_halvings
 
 
 @dataclass
@@ -28,6 +30,10 @@ class VAEConfig(GeneratorConfig):
     embed_dim: int = 32
     #: weight of the KL term (beta-VAE, Higgins et al. 2017); 1 is the true ELBO.
     beta: float = 1.0
+    #: nats per latent dimension that cost nothing (free bits, Kingma et al. 2016, https://arxiv.org/abs/1606.04934):
+    #: the KL of each dimension, averaged over the batch, counts only above this floor, so the decoder cannot
+    #: leave the latent code unused and draw one image per class from the label alone (posterior collapse)
+    free_bits: float = 0.0
     #: scale of the prior noise at sampling time; < 1 trades diversity for sharper samples.
     temperature: float = 1.0
 
@@ -41,15 +47,9 @@ class VAEConfig(GeneratorConfig):
                              f"{self.base_channels} and {self.max_channels}")  # fmt: skip
         if min(self.image_shape[1:]) < 4:
             raise ValueError(f"images must be at least 4x4, got {self.image_shape[1:]}")
-        if self.beta < 0 or self.temperature <= 0:
-            raise ValueError(f"beta must be >= 0 and temperature > 0, got {self.beta} and {self.temperature}")
-
-
-def _num_downsamples(height: int, width: int) -> int:
-    n = 0
-    while height % 2 == 0 and width % 2 == 0 and min(height, width) >= 8:
-        height, width, n = height // 2, width // 2, n + 1
-    return n
+        if self.beta < 0 or self.temperature <= 0 or self.free_bits < 0:
+            raise ValueError(f"beta and free_bits must be >= 0 and temperature > 0, got {self.beta}, {self.free_bits} "
+                             f"and {self.temperature}")  # fmt: skip
 
 
 def _norm_act(channels: int) -> list[nn.Module]:
@@ -75,7 +75,7 @@ class ConditionalVAE(ConditionalGenerator):
     def __init__(self, config: VAEConfig, class_names: Sequence[str] | None = None) -> None:
         super().__init__(config, class_names)
         c, h, w = config.image_shape
-        downs = _num_downsamples(h, w)
+        downs = num_halvings(h, w)
         widths = [min(config.base_channels * 2**i, config.max_channels) for i in range(downs + 1)]
         self.bottom_shape = (widths[-1], h >> downs, w >> downs)
         flat = widths[-1] * (h >> downs) * (w >> downs)
@@ -119,11 +119,22 @@ class ConditionalVAE(ConditionalGenerator):
         target = (images + 1.0) / 2.0
         # Per-image sums, averaged over the batch: the negative ELBO in nats.
         recon = F.binary_cross_entropy_with_logits(logits, target, reduction="none").flatten(1).sum(1).mean()
-        kl = (0.5 * (mean.square() + logvar.exp() - 1.0 - logvar)).sum(1).mean()
-        return {"loss": recon + self.config.beta * kl, "recon": recon, "kl": kl}
+        kl_per_dim = (0.5 * (mean.square() + logvar.exp() - 1.0 - logvar)).mean(0)  # (latent_dim,), batch-averaged
+        kl = kl_per_dim.sum()
+        penalty = kl_per_dim.clamp(min=self.config.free_bits).sum() if self.config.free_bits else kl
+        return {"loss": recon + self.config.beta * penalty, "recon": recon, "kl": kl}
+
+    def sample_defaults(self) -> dict[str, Any]:
+        return {"temperature": self.config.temperature}
 
     @torch.no_grad()
-    def sample(self, labels: torch.Tensor | Sequence[int], *, generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample(
+        self, labels: torch.Tensor | Sequence[int], *, generator: Randomness = None, **options: Any
+    ) -> torch.Tensor:
+        """Decoded prior samples; ``temperature`` (default: the config's) scales the prior noise."""
+        temperature = self.check_sample_options(options)["temperature"]
+        if not temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
         labels = self.check_labels(labels)
         z = randn((len(labels), self.config.latent_dim), generator=generator, device=self.device)
-        return torch.sigmoid(self.decode(z * self.config.temperature, labels)) * 2.0 - 1.0
+        return torch.sigmoid(self.decode(z * temperature, labels)) * 2.0 - 1.0

@@ -82,7 +82,8 @@ def domain_classifier(
 
     With ``real_test`` its accuracy there is measured and recorded (``extractor.accuracy``).
     """
-    config = {"steps": steps, "batch_size": batch_size, "width": width, "seed": seed, "model": "SmallCNN-v2"}
+    # v3: pooling before normalisation, and the warm-up + cosine recipe of train_classifier
+    config = {"steps": steps, "batch_size": batch_size, "width": width, "seed": seed, "model": "SmallCNN-v3"}
     key = _data_key(real_train, config)
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     folder = folder / "features" / key
@@ -91,6 +92,7 @@ def domain_classifier(
         network = SmallCNN(real_train.image_shape[0], real_train.num_classes, width=width)
     if (folder / "model.safetensors").is_file() and (folder / "config.json").is_file():
         network.load_state_dict(load_file(folder / "model.safetensors"))
+        network.to(memory_format=torch.channels_last)  # as train_classifier leaves it: the same kernels, the same features
         meta = json.loads((folder / "config.json").read_text())
     else:
         train_classifier(real_train, image_shape=real_train.image_shape, num_classes=real_train.num_classes,

@@ -129,6 +129,27 @@ def test_from_arrays_rejects_normalised_floats(digits):
         from_arrays(normalised, digits.labels)
 
 
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_from_arrays_refuses_nan_and_inf_naming_the_first_bad_image(digits, bad):
+    images = digits.images[:20].float() / 255
+    images[13, 0, 2, 2] = bad
+    images[17, 0, 0, 0] = bad
+    with pytest.raises(ValueError, match="NaN or infinite values .first in image 13."):
+        from_arrays(images, digits.labels[:20])
+
+
+def test_from_arrays_takes_class_names_as_labels(digits):
+    names = np.array(["cat", "dog", "owl", "dog"])
+    data = from_arrays(digits.images[:4], names)
+    assert data.class_names == ("cat", "dog", "owl") and data.labels.tolist() == [0, 1, 2, 1]
+    data = from_arrays(digits.images[:4], list(names), ["owl", "dog", "cat"])
+    assert data.labels.tolist() == [2, 1, 0, 1]
+    with pytest.raises(ValueError, match=r"labels \['cat'\] are not among class_names"):
+        from_arrays(digits.images[:4], names, ["owl", "dog"])
+    with pytest.raises(ValueError, match="integer class indices or class names, got dtype bool"):
+        from_arrays(digits.images[:4], np.array([True, False, True, False]))
+
+
 def test_labels_outside_the_classes(digits):
     with pytest.raises(ValueError, match=r"labels must lie in \[0, 3\).*\[3, 4, 5, 6, 7, 8, 9\]"):
         from_arrays(digits.images[:50], digits.labels[:50], ["0", "1", "2"])
@@ -202,7 +223,7 @@ def test_from_hf(digits):
 def test_subset_is_stratified_and_seeded(digits):
     a, b, c = digits.subset(7, seed=1), digits.subset(7, seed=1), digits.subset(7, seed=2)
     assert a.class_counts() == [7] * 10 and torch.equal(a.images, b.images) and not torch.equal(a.images, c.images)
-    with pytest.raises(ValueError, match="fewer images"):
+    with pytest.raises(ValueError, match="some classes have fewer"):
         digits.subset(500)
 
 
@@ -217,3 +238,33 @@ def test_split_holds_out_the_rest(digits):
     assert len(train) + len(rest) == len(digits) and rest.class_counts() == [n - 10 for n in digits.class_counts()]
     with pytest.raises(ValueError, match="leaves no other images"):
         digits.split(174)
+
+
+def test_long_tailed_subset_follows_the_profile_and_the_seed(digits):
+    from synthaug.data.labeled import long_tailed_counts
+
+    lt = digits.subset_long_tailed(150, 10, seed=3)
+    counts = lt.class_counts()
+    assert sorted(counts, reverse=True) == [int(150 * 10 ** (-i / 9)) for i in range(10)] and max(counts) == 150
+    assert counts == long_tailed_counts(10, 150, 10, seed=3) and counts != long_tailed_counts(10, 150, 10, seed=4)
+    assert torch.equal(lt.images, digits.subset_long_tailed(150, 10, seed=3).images)
+    step = digits.subset_long_tailed(100, 4, profile="step", class_order=list(range(10)))
+    assert step.class_counts() == [100] * 5 + [25] * 5
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [({"imbalance": 0.5}, "imbalance must be a finite number >= 1"),
+     ({"imbalance": 500}, r"leaves class\(es\) \[.*\] with no image"),
+     ({"max_per_class": 300, "imbalance": 2}, r"asked for \{.*\} images per class but some classes have fewer: \{'0': 178"),
+     ({"profile": "linear"}, "profile must be"), ({"class_order": [0, 1]}, "every class index")],
+)  # fmt: skip
+def test_bad_long_tailed_requests(digits, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        digits.subset_long_tailed(**{"max_per_class": 150, "imbalance": 10, **kwargs})
+
+
+def test_holdout_keeps_a_share_of_every_class(digits):
+    train, test = digits.holdout(0.2, seed=0)
+    assert [a + b for a, b in zip(train.class_counts(), test.class_counts())] == digits.class_counts()
+    assert all(abs(t - round(0.2 * n)) <= 0 for t, n in zip(test.class_counts(), digits.class_counts()))

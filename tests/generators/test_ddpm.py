@@ -5,8 +5,8 @@ import torch
 
 import synthaug
 from synthaug.generators import create
-from synthaug.generators.diffusion import SAMPLERS, NoiseSchedule
-from synthaug.generators.diffusion.samplers import DDIMSampler
+from synthaug.generators.diffusion import SOLVERS, NoiseSchedule
+from synthaug.generators.diffusion.solvers import DDIMSolver
 from tests.conftest import QUIET, TINY_DDPM
 
 
@@ -26,7 +26,7 @@ def _gaussian_run(sampler, schedule, steps, std, generator):
 @pytest.mark.parametrize(("name", "steps"), [("dpm++2m", 10), ("dpm++2m", 20), ("ddim", 50), ("ddpm", 250)])
 def test_samplers_reproduce_a_gaussian(name, steps):
     schedule = NoiseSchedule(1000)
-    sampler = DDIMSampler(schedule, eta=0.0) if name == "ddim" else SAMPLERS[name](schedule)
+    sampler = DDIMSolver(schedule, eta=0.0) if name == "ddim" else SOLVERS[name](schedule)
     samples = _gaussian_run(sampler, schedule, steps, std=0.5, generator=torch.Generator().manual_seed(0))
     # 5%: the discretisation error of few steps on a 1000-step grid (a wrong update is off by 30% or more)
     assert float(samples.std()) == pytest.approx(0.5, rel=0.05)
@@ -40,7 +40,7 @@ def test_dpm_solver_is_second_order():
     exact = std / (alpha_T**2 * std**2 + sigma_T**2) ** 0.5  # x_T = 1 flows to this clean value
 
     def error(steps):
-        x, timesteps, sampler = torch.ones(1, 1, dtype=torch.float64), schedule.spaced(steps), SAMPLERS["dpm++2m"](schedule)
+        x, timesteps, sampler = torch.ones(1, 1, dtype=torch.float64), schedule.spaced(steps), SOLVERS["dpm++2m"](schedule)
         for i, t in enumerate(timesteps):
             s = timesteps[i + 1] if i + 1 < len(timesteps) else -1
             alpha, sigma = (float(v) for v in schedule.alpha_sigma(torch.tensor([t])))
@@ -53,7 +53,7 @@ def test_dpm_solver_is_second_order():
 
 def test_ddim_is_deterministic_and_eta_adds_noise():
     schedule = NoiseSchedule(1000)
-    runs = [_gaussian_run(DDIMSampler(schedule, eta=eta), schedule, 20, 0.5, torch.Generator().manual_seed(s))
+    runs = [_gaussian_run(DDIMSolver(schedule, eta=eta), schedule, 20, 0.5, torch.Generator().manual_seed(s))
             for eta, s in ((0.0, 1), (0.0, 1), (1.0, 1))]  # fmt: skip
     assert torch.equal(runs[0], runs[1]) and not torch.equal(runs[0], runs[2])
 
@@ -69,7 +69,7 @@ def test_guidance_runs_both_passes_as_one_batch():
     assert batches == [3] * 4
 
 
-@pytest.mark.parametrize("sampler", sorted(SAMPLERS))
+@pytest.mark.parametrize("sampler", sorted(SOLVERS))
 def test_every_sampler_through_the_model(sampler):
     ddpm = create("ddpm", num_classes=3, image_shape=(3, 16, 16), **TINY_DDPM)
     a = ddpm.sample([0, 2], sampler=sampler, steps=5, generator=torch.Generator().manual_seed(0))

@@ -34,9 +34,9 @@ def test_training_steps_both_networks_and_the_ema(digits, tmp_path):
         torch.manual_seed(0)  # fit initialises from seed 0 the same way
         initial = create("gan", num_classes=10, image_shape=(1, 8, 8), class_names=list("0123456789"), **TINY_GAN)
     gan = synthaug.fit(digits.subset(10, seed=0), "gan", out=tmp_path, max_steps=4, batch_size=20, **QUIET, **TINY_GAN)
-    for name in ("generator.project.weight", "discriminator.linear.parametrizations.weight.original", "ema.project.weight"):
+    for name in ("generator_network.project.weight", "discriminator.linear.parametrizations.weight.original", "ema.project.weight"):
         assert not torch.equal(gan.state_dict()[name], initial.state_dict()[name]), name
-    assert not torch.equal(gan.ema.project.weight, gan.generator.project.weight)
+    assert not torch.equal(gan.ema.project.weight, gan.generator_network.project.weight)
 
 
 def test_resume_with_another_discriminator_is_refused(digits, tmp_path):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from synthaug.metrics.functional.prdc import _blocks, knn_radii
+from synthaug.metrics.functional.distances import blocked_distances, knn_radii
 
 NEAR_COPY_THRESHOLD = 1.0 / 3.0
 
@@ -30,7 +30,7 @@ def memorization_ratios(train: Tensor, synthetic: Tensor, *, chunk_size: int = 1
     def reduce(distances: Tensor, rows: slice) -> None:  # (synthetic block, all train)
         distance[rows], nearest[rows] = distances.min(1)
 
-    _blocks(synthetic, train, chunk_size, reduce)
+    blocked_distances(synthetic, train, chunk_size, reduce)
     # Duplicate training images have spacing 0: an exact copy of one still gets ratio 0.
     ratios = distance / spacing[nearest].clamp(min=torch.finfo(torch.float64).tiny)
     return ratios, nearest

@@ -8,10 +8,10 @@ Distances are computed in row blocks, so memory is ``chunk_size x N`` instead of
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-
 import torch
 from torch import Tensor
+
+from synthaug.metrics.functional.distances import blocked_distances, knn_radii
 
 
 def _check(real: Tensor, fake: Tensor, k: int) -> tuple[Tensor, Tensor]:
@@ -22,28 +22,6 @@ def _check(real: Tensor, fake: Tensor, k: int) -> tuple[Tensor, Tensor]:
     if k < 1 or min(len(real), len(fake)) <= k:
         raise ValueError(f"k={k} nearest neighbours need more than {k} samples per set, got {len(real)} and {len(fake)}")
     return real.detach().double(), fake.detach().double()
-
-
-def _blocks(rows: Tensor, cols: Tensor, chunk_size: int, reduce: Callable[[Tensor, slice], None]) -> None:
-    """Call ``reduce(distances, row_slice)`` for every block of rows of the ``rows x cols`` distance matrix."""
-    for start in range(0, len(rows), chunk_size):
-        rows_slice = slice(start, start + chunk_size)
-        reduce(torch.cdist(rows[rows_slice], cols), rows_slice)
-
-
-def knn_radii(features: Tensor, k: int | Sequence[int], *, chunk_size: int = 1024) -> Tensor:
-    """Distance from each sample to its ``k``-th nearest other sample; for several ``k``, one row per ``k``
-    from a single pass over the distances."""
-    ks = [k] if isinstance(k, int) else list(k)
-    radii = torch.empty(len(ks), len(features), dtype=features.dtype)
-
-    def reduce(distances: Tensor, rows: slice) -> None:
-        # max(k) + 1 smallest: the first is the sample itself at distance 0.
-        nearest = distances.topk(max(ks) + 1, dim=1, largest=False).values
-        radii[:, rows] = nearest[:, ks].T
-
-    _blocks(features, features, chunk_size, reduce)
-    return radii[0] if isinstance(k, int) else radii
 
 
 def prdc(
@@ -72,7 +50,7 @@ def prdc(
         balls_per_fake.add_(inside.sum(0))
         covered[rows] = inside.any(1)
 
-    _blocks(real, fake, chunk_size, reduce)
+    blocked_distances(real, fake, chunk_size, reduce)
     return {
         "precision": fake_in_real_ball.double().mean(),
         "recall": real_in_fake_ball.double().mean(),

@@ -1,4 +1,4 @@
-"""The interface of a sampler: turn a sequence of network estimates into a denoised image."""
+"""The interface of a diffusion solver: turn a sequence of network estimates into a denoised image."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ from abc import ABC, abstractmethod
 import torch
 from torch import Tensor
 
+from synthaug.generators.base import Randomness
 from synthaug.generators.diffusion.schedule import NoiseSchedule
 
 
-class Sampler(ABC):
+class Solver(ABC):
     """Steps from timestep ``t`` to the next, smaller one ``s`` (``-1``: the clean image).
 
     The pipeline calls :meth:`step` once per timestep with the network's clean-image and noise
@@ -25,7 +26,7 @@ class Sampler(ABC):
         self.schedule = schedule
 
     @abstractmethod
-    def step(self, x0: Tensor, eps: Tensor, t: int, s: int, x: Tensor, generator: torch.Generator | None) -> Tensor:
+    def step(self, x0: Tensor, eps: Tensor, t: int, s: int, x: Tensor, generator: Randomness) -> Tensor:
         """``x_s`` from ``x_t`` and the estimates ``x0`` and ``eps`` at ``t``."""
 
     def _alpha_sigma(self, t: int, device: torch.device) -> tuple[float, float]:

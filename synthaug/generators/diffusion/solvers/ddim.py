@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
-from synthaug.generators.base import randn
-from synthaug.generators.diffusion.samplers.base import Sampler
+from synthaug.generators.base import Randomness, randn
 from synthaug.generators.diffusion.schedule import NoiseSchedule
+from synthaug.generators.diffusion.solvers.base import Solver
 
 
-class DDIMSampler(Sampler):
+class DDIMSolver(Solver):
     def __init__(self, schedule: NoiseSchedule, eta: float = 0.0) -> None:
         super().__init__(schedule)
         if eta < 0:
             raise ValueError(f"eta must be >= 0, got {eta}")
         self.eta = eta
 
-    def step(self, x0: Tensor, eps: Tensor, t: int, s: int, x: Tensor, generator: torch.Generator | None) -> Tensor:
+    def step(self, x0: Tensor, eps: Tensor, t: int, s: int, x: Tensor, generator: Randomness) -> Tensor:
         if s < 0:
             return x0
         bar_t = self.schedule.alpha_bar[t].item()

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
-from synthaug.generators.base import randn
-from synthaug.generators.diffusion.samplers.base import Sampler
+from synthaug.generators.base import Randomness, randn
+from synthaug.generators.diffusion.solvers.base import Solver
 
 
-class DDPMSampler(Sampler):
+class DDPMSolver(Solver):
     """Stochastic; needs many steps (hundreds) for good samples, with skipped steps it uses the
     posterior between the two timesteps it visits."""
 
-    def step(self, x0: Tensor, eps: Tensor, t: int, s: int, x: Tensor, generator: torch.Generator | None) -> Tensor:
+    def step(self, x0: Tensor, eps: Tensor, t: int, s: int, x: Tensor, generator: Randomness) -> Tensor:
         if s < 0:
             return x0
         bar_t = self.schedule.alpha_bar[t].item()

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import math
 
-import torch
 from torch import Tensor
 
-from synthaug.generators.diffusion.samplers.base import Sampler
+from synthaug.generators.base import Randomness
 from synthaug.generators.diffusion.schedule import NoiseSchedule
+from synthaug.generators.diffusion.solvers.base import Solver
 
 
-class DPMSolverPP2MSampler(Sampler):
+class DPMSolverPP2M(Solver):
     # Even steps in lambda: with the cosine schedule, even steps in t leave one huge first step in
     # lambda, and the 10-step error on a Gaussian with known answer drops from 29% to 1.3%.
     spacing = "logsnr"
@@ -21,7 +21,7 @@ class DPMSolverPP2MSampler(Sampler):
         super().__init__(schedule)
         self._previous: tuple[Tensor, float] | None = None  # (x0 estimate, lambda) at the previous timestep
 
-    def step(self, x0: Tensor, eps: Tensor, t: int, s: int, x: Tensor, generator: torch.Generator | None) -> Tensor:
+    def step(self, x0: Tensor, eps: Tensor, t: int, s: int, x: Tensor, generator: Randomness) -> Tensor:
         if s < 0:  # the last step lands on the clean image: first order there is the x0 estimate itself
             self._previous = None
             return x0
