@@ -7,6 +7,7 @@ Layout of a bank directory::
     shards/00000.labels.npy    int64 (n,)
     ...
     manifest.json              written last, once every shard is on disk, with each file's sha256
+                               and a checksum of each of its own fields
 
 Shard ``k`` holds a fixed slice of the (class-sorted) labels and is sampled from a
 ``torch.Generator`` seeded by ``(seed, k)``, so its bytes do not depend on which process wrote it,
@@ -22,6 +23,7 @@ import hashlib
 import io
 import json
 import os
+import sys
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -33,21 +35,19 @@ import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 from torch.utils.data import DataLoader
 
-from synthaug.data.labeled import to_uint8
-from synthaug.generators.base import ConditionalGenerator
+from synthaug.console import quiet_lightning
+from synthaug.generators.base import ConditionalGenerator, sample_uint8
 from synthaug.io import atomic_write, weights_sha256
+from synthaug.seeding import torch_generator
 
-FORMAT_VERSION = 1
+#: 2: the manifest carries a checksum of each of its fields; 1 (no checksums) still opens, with a warning
+FORMAT_VERSION = 2
 PLAN_NAME = "plan.json"
 MANIFEST_NAME = "manifest.json"
 
 
 class BankError(ValueError):
     """A bank directory is incomplete, modified, or does not match what was asked of it."""
-
-
-def _shard_seed(seed: int, shard: int) -> int:
-    return int(np.random.SeedSequence([seed, shard]).generate_state(1, np.uint64)[0] >> 1)
 
 
 def _npy_bytes(array: np.ndarray) -> bytes:
@@ -83,20 +83,19 @@ class _Plan:
 class _SampleShards(L.LightningModule):
     """``predict_step`` turns a shard index into that shard's uint8 samples."""
 
-    def __init__(self, generator: ConditionalGenerator, plan: _Plan, seed: int, batch_size: int) -> None:
+    def __init__(
+        self, model: ConditionalGenerator, plan: _Plan, seed: int, batch_size: int, options: Mapping[str, Any]
+    ) -> None:
         super().__init__()
-        self.generator = generator.eval().requires_grad_(False)
-        self.plan, self.seed, self.batch_size = plan, seed, batch_size
+        self.model = model.eval().requires_grad_(False)
+        self.plan, self.seed, self.batch_size, self.options = plan, seed, batch_size, dict(options)
 
     def predict_step(self, batch: Any, batch_idx: int) -> tuple[int, np.ndarray, np.ndarray]:
         index = int(batch)
         labels = self.plan.shard_labels(index)
-        rng = torch.Generator().manual_seed(_shard_seed(self.seed, index))
-        chunks = [
-            to_uint8(self.generator.sample(torch.from_numpy(chunk), generator=rng)).cpu()
-            for chunk in np.array_split(labels, -(-len(labels) // self.batch_size))
-        ]
-        return index, torch.cat(chunks).numpy(), labels
+        images = sample_uint8(self.model, torch.from_numpy(labels), generator=torch_generator(self.seed, index),
+                              batch_size=self.batch_size, **self.options)  # fmt: skip
+        return index, images.numpy(), labels
 
 
 class _ShardWriter(BasePredictionWriter):
@@ -160,9 +159,15 @@ class SyntheticBank:
         c, h, w = self.manifest["image_shape"]
         return (c, h, w)
 
+    def class_counts(self) -> list[int]:
+        """Number of samples of each class, in class order (as :meth:`LabeledImages.class_counts`)."""
+        return [len(indices) for indices in self._by_class]
+
     @property
     def counts(self) -> list[int]:
-        return [len(indices) for indices in self._by_class]
+        """Deprecated: use :meth:`class_counts`, which ``LabeledImages`` has too."""
+        warnings.warn("SyntheticBank.counts is deprecated; use SyntheticBank.class_counts()", FutureWarning, stacklevel=2)
+        return self.class_counts()
 
     @property
     def generator_sha256(self) -> str:
@@ -255,7 +260,11 @@ class SyntheticBank:
 
     @classmethod
     def open(cls, path: str | os.PathLike, *, verify: bool = True) -> SyntheticBank:
-        """Open a finished bank; ``verify`` checks every shard's size and sha256 against the manifest."""
+        """Open a finished bank; ``verify`` checks every shard's size and sha256 against the manifest.
+
+        The manifest's own fields are always checked against their checksums, and the labels in the
+        shards against the manifest's counts, so an edited manifest is refused with the field it changed.
+        """
         path = Path(path)
         manifest_file = path / MANIFEST_NAME
         if not manifest_file.is_file():
@@ -269,21 +278,17 @@ class SyntheticBank:
             manifest = json.loads(manifest_file.read_text())
         except (UnicodeDecodeError, json.JSONDecodeError) as err:
             raise BankError(f"{manifest_file} is not valid JSON ({err}); the bank is corrupt") from err
-        if manifest.get("format_version", 0) > FORMAT_VERSION:
-            raise BankError(f"{path} uses bank format {manifest['format_version']}; upgrade synthaug to read it")
+        _check_manifest(manifest, manifest_file)
         for shard in manifest["shards"]:
             for kind in ("images", "labels"):
-                file = path / shard[kind]
-                if not file.is_file():
-                    raise BankError(f"shard file {file} is missing; regenerate the bank")
-                if file.stat().st_size != shard[f"{kind}_bytes"]:
-                    raise BankError(
-                        f"shard file {file} has {file.stat().st_size} bytes, the manifest says "
-                        f"{shard[f'{kind}_bytes']}: it is truncated or was replaced"
-                    )
-                if verify and _sha256(file) != shard[f"{kind}_sha256"]:
-                    raise BankError(f"shard file {file} does not match the sha256 in the manifest; it was modified")
-        return cls(path, manifest)
+                _check_shard_file(path, shard, kind, verify)
+        bank = cls(path, manifest)
+        if bank.class_counts() != _listed_counts(manifest):
+            raise BankError(
+                f"{manifest_file}: its shards hold {bank.class_counts()} samples per class but the manifest lists "
+                f"{_listed_counts(manifest)}; the bank is inconsistent: regenerate it"
+            )
+        return bank
 
     @classmethod
     def generate(
@@ -294,6 +299,7 @@ class SyntheticBank:
         per_class: int | None = None,
         counts: Mapping[int, int] | Sequence[int] | None = None,
         seed: int = 0,
+        sample_options: Mapping[str, Any] | None = None,
         batch_size: int = 256,
         shard_size: int = 4096,
         accelerator: str = "auto",
@@ -304,84 +310,146 @@ class SyntheticBank:
     ) -> SyntheticBank:
         """Sample ``per_class`` images of every class (or ``counts[c]`` of class ``c``) into ``path``.
 
-        Interrupted runs resume: shards already on disk are kept and only the missing ones are
-        sampled, giving the same bytes as an uninterrupted run. A finished bank with the same
-        request is opened as it is. ``accelerator``/``devices``/``strategy`` go to
-        ``lightning.Trainer``; with several devices each rank writes its own shards.
+        ``sample_options`` go to ``generator.sample`` (e.g. ``{"steps": 20, "guidance": 1.5}`` for a
+        ddpm); the manifest records every option with the value used. Interrupted runs resume:
+        shards already on disk are kept and only the missing ones are sampled, giving the same bytes
+        as an uninterrupted run. A finished bank with the same request is opened as it is.
+        ``accelerator``/``devices``/``strategy`` go to ``lightning.Trainer``; with several devices each
+        rank writes its own shards. ``progress_bar`` shows one on a terminal.
         """
         if not isinstance(generator, ConditionalGenerator):
             raise TypeError(f"generator must be a synthaug ConditionalGenerator, got {type(generator).__name__}")
-        class_counts = _class_counts(generator.num_classes, per_class, counts)
         if batch_size < 1 or shard_size < 1:
             raise ValueError(f"batch_size and shard_size must be >= 1, got {batch_size} and {shard_size}")
         root = Path(path)
-        plan_meta = {
-            "library": "synthaug",
-            "format_version": FORMAT_VERSION,
-            "generator": {
-                "family": generator.family,
-                "sha256": weights_sha256(generator),
-                "config": generator.config.to_dict(),
-            },
-            "class_names": list(generator.class_names),
-            "image_shape": list(generator.image_shape),
-            "counts": class_counts,
-            "seed": seed,
-            "shard_size": shard_size,
-        }
-        plan_file = root / PLAN_NAME
-        if plan_file.is_file():
-            existing = json.loads(plan_file.read_text())
-            if existing != json.loads(json.dumps(plan_meta)):
-                changed = sorted(k for k in plan_meta if existing.get(k) != json.loads(json.dumps(plan_meta[k])))
-                raise BankError(
-                    f"{root} holds a bank generated with other settings ({', '.join(changed)} differ); "
-                    "choose another path, or delete it to start over"
-                )
-            if (root / MANIFEST_NAME).is_file():
-                return cls.open(root)
-        (root / "shards").mkdir(parents=True, exist_ok=True)
-        atomic_write(plan_file, (json.dumps(plan_meta, indent=2) + "\n").encode())
-
-        plan = _Plan(class_counts, shard_size)
-        counts_per_shard = [len(plan.shard_labels(k)) for k in range(plan.num_shards)]
-        missing = [
-            k for k in range(plan.num_shards)
-            if not _shard_is_complete(root, k, counts_per_shard[k], generator.image_shape)
-        ]  # fmt: skip
+        plan_meta = _plan_meta(generator, _class_counts(generator.num_classes, per_class, counts), seed, shard_size,
+                               generator.check_sample_options(sample_options or {}))  # fmt: skip
+        if _claim(root, plan_meta):
+            return cls.open(root)
+        plan = _Plan(plan_meta["counts"], shard_size)
+        sizes = [len(plan.shard_labels(k)) for k in range(plan.num_shards)]
+        missing = [k for k in range(plan.num_shards) if not _shard_is_complete(root, k, sizes[k], generator.image_shape)]
         trainer = None
         if missing:
-            trainer = L.Trainer(
-                accelerator=accelerator,
-                devices=devices,
-                strategy=strategy,
-                logger=False,
-                callbacks=[_ShardWriter(root)],
-                enable_progress_bar=progress_bar,
-                enable_model_summary=False,
-                **(trainer_kwargs or {}),
-            )
-            module = _SampleShards(generator, plan, seed, batch_size)
-            with warnings.catch_warnings():
+            with quiet_lightning():
+                trainer = L.Trainer(accelerator=accelerator, devices=devices, strategy=strategy, logger=False,
+                                    callbacks=[_ShardWriter(root)], enable_progress_bar=progress_bar and sys.stderr.isatty(),
+                                    enable_model_summary=False, **(trainer_kwargs or {}))  # fmt: skip
+            module = _SampleShards(generator, plan, seed, batch_size, plan_meta["sample_options"])
+            with quiet_lightning(), warnings.catch_warnings():
                 # The writer needs no batch indices: each item (a shard index, batch_size=None) names its shard.
                 warnings.filterwarnings("ignore", message="Couldn't infer the batch indices")
                 trainer.predict(module, DataLoader(missing, batch_size=None), return_predictions=False)
         if trainer is None or trainer.is_global_zero:
-            shards = []
-            for k in range(plan.num_shards):
-                if not _shard_is_complete(root, k, counts_per_shard[k], generator.image_shape):
-                    raise BankError(f"shard {k} of {root} was not written; generate again to resume")
-                images_file, labels_file = _shard_files(k)
-                shards.append({
-                    "index": k, "count": counts_per_shard[k], "images": images_file, "labels": labels_file,
-                    "images_bytes": (root / images_file).stat().st_size, "images_sha256": _sha256(root / images_file),
-                    "labels_bytes": (root / labels_file).stat().st_size, "labels_sha256": _sha256(root / labels_file),
-                })  # fmt: skip
-            manifest = {**plan_meta, "total": int(sum(class_counts)), "shards": shards}
-            atomic_write(root / MANIFEST_NAME, (json.dumps(manifest, indent=2) + "\n").encode())
+            _write_manifest(root, plan_meta, sizes, generator.image_shape)
         if trainer is not None and torch.distributed.is_available() and torch.distributed.is_initialized():
             trainer.strategy.barrier("synthaug-bank-manifest")
         return cls.open(root, verify=False)
+
+
+def _plan_meta(
+    generator: ConditionalGenerator, counts: list[int], seed: int, shard_size: int, sample_options: dict[str, Any]
+) -> dict[str, Any]:
+    """What a bank is a function of; written to ``plan.json`` first, and into the manifest."""
+    meta = {
+        "library": "synthaug",
+        "format_version": FORMAT_VERSION,
+        "generator": {"family": generator.family, "sha256": weights_sha256(generator), "config": generator.config.to_dict()},
+        "class_names": list(generator.class_names),
+        "image_shape": list(generator.image_shape),
+        "counts": counts,
+        "seed": seed,
+        "sample_options": sample_options,
+        "shard_size": shard_size,
+    }
+    return json.loads(json.dumps(meta))  # as JSON gives it back: tuples become lists
+
+
+def _claim(root: Path, plan_meta: dict[str, Any]) -> bool:
+    """Write the plan (or check an existing one against it); True if the bank is already finished."""
+    plan_file = root / PLAN_NAME
+    if plan_file.is_file():
+        existing = json.loads(plan_file.read_text())
+        if existing != plan_meta:
+            changed = sorted(k for k in set(plan_meta) | set(existing) if existing.get(k) != plan_meta.get(k))
+            raise BankError(
+                f"{root} holds a bank generated with other settings ({', '.join(changed)} differ); "
+                "choose another path, or delete it to start over"
+            )
+        if (root / MANIFEST_NAME).is_file():
+            return True
+    (root / "shards").mkdir(parents=True, exist_ok=True)
+    atomic_write(plan_file, (json.dumps(plan_meta, indent=2) + "\n").encode())
+    return False
+
+
+def _write_manifest(root: Path, plan_meta: dict[str, Any], sizes: list[int], image_shape: Sequence[int]) -> None:
+    shards = []
+    for k, count in enumerate(sizes):
+        if not _shard_is_complete(root, k, count, image_shape):
+            raise BankError(f"shard {k} of {root} was not written; generate again to resume")
+        images_file, labels_file = _shard_files(k)
+        shards.append({
+            "index": k, "count": count, "images": images_file, "labels": labels_file,
+            "images_bytes": (root / images_file).stat().st_size, "images_sha256": _sha256(root / images_file),
+            "labels_bytes": (root / labels_file).stat().st_size, "labels_sha256": _sha256(root / labels_file),
+        })  # fmt: skip
+    manifest = {**plan_meta, "total": int(sum(plan_meta["counts"])), "shards": shards}
+    manifest["checksums"] = {key: _field_sha256(value) for key, value in manifest.items()}
+    atomic_write(root / MANIFEST_NAME, (json.dumps(manifest, indent=2) + "\n").encode())
+
+
+def _field_sha256(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
+
+
+def _listed_counts(manifest: dict[str, Any]) -> list[int]:
+    return [int(n) for n in manifest["counts"]]
+
+
+def _check_manifest(manifest: Any, where: Path) -> None:
+    """Refuse a manifest that is not one, is too new, or whose fields no longer match their checksums."""
+    if not isinstance(manifest, dict) or manifest.get("library") != "synthaug":
+        raise BankError(f"{where} was not written by synthaug (no 'library': 'synthaug' entry)")
+    version = manifest.get("format_version", 0)
+    if version > FORMAT_VERSION:
+        raise BankError(f"{where} uses bank format {version}; upgrade synthaug to read it")
+    required = ("class_names", "image_shape", "counts", "shards", "total")
+    missing = [key for key in required if key not in manifest]
+    if missing:
+        raise BankError(f"{where} lacks the field(s) {missing}; the bank is corrupt: regenerate it")
+    checksums = manifest.get("checksums")
+    if checksums is None:
+        if version >= 2:
+            raise BankError(f"{where} has no 'checksums' field; the manifest was edited: regenerate the bank")
+        warnings.warn(f"{where} is a format-1 bank: its manifest has no checksums, so edits to it go unnoticed; "
+                      "regenerate it to protect it", UserWarning, stacklevel=3)  # fmt: skip
+    else:
+        fields = [key for key in manifest if key != "checksums"]
+        for key in sorted(set(fields) | set(checksums)):
+            if key not in manifest:
+                raise BankError(f"{where}: the field {key!r} was removed from the manifest; regenerate the bank")
+            if checksums.get(key) != _field_sha256(manifest[key]):
+                raise BankError(
+                    f"{where}: the field {key!r} does not match its checksum: the manifest was edited "
+                    "(a bank's class names, counts and shards must stay as generated); regenerate the bank"
+                )
+    counts, names = manifest["counts"], manifest["class_names"]
+    if len(counts) != len(names) or not manifest["total"] == sum(counts) == sum(s["count"] for s in manifest["shards"]):
+        raise BankError(f"{where}: its class_names, counts, total and shard counts disagree; regenerate the bank")
+
+
+def _check_shard_file(path: Path, shard: dict[str, Any], kind: str, verify: bool) -> None:
+    file = path / shard[kind]
+    if not file.is_file():
+        raise BankError(f"shard file {file} is missing; regenerate the bank")
+    if file.stat().st_size != shard[f"{kind}_bytes"]:
+        raise BankError(
+            f"shard file {file} has {file.stat().st_size} bytes, the manifest says "
+            f"{shard[f'{kind}_bytes']}: it is truncated or was replaced"
+        )
+    if verify and _sha256(file) != shard[f"{kind}_sha256"]:
+        raise BankError(f"shard file {file} does not match the sha256 in the manifest; it was modified")
 
 
 def _class_counts(

@@ -17,6 +17,9 @@ from __future__ import annotations
 import logging
 import math
 import os
+import pickle
+import re
+import sys
 import warnings
 from pathlib import Path
 from typing import Any, Literal
@@ -27,19 +30,43 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from torch.utils.data import DataLoader
 
+from synthaug.console import progress_callback, quiet_lightning
 from synthaug.data.labeled import LabeledImages, to_signed_unit
+from synthaug.data.samplers import EpochShuffleSampler
 from synthaug.generators.base import ConditionalGenerator, get_family
-from synthaug.sampling import EpochShuffleSampler
+from synthaug.io import save
+from synthaug.seeding import torch_generator
 from synthaug.visualize import class_grid, save_image_grid
 
 log = logging.getLogger(__name__)
 
 
+class _TrainerEpochSampler(EpochShuffleSampler):
+    """Takes its epoch from the trainer when an epoch's iteration starts, not from ``set_epoch``.
+
+    After a restart Lightning numbers ``set_epoch`` by its count of processed epochs, which is one
+    ahead of ``current_epoch`` when the checkpoint was written at the end of an epoch in
+    step-based training; the trainer's ``current_epoch`` is what the uninterrupted run saw.
+    """
+
+    def __init__(self, size: int, *, epoch_of: Any, **kwargs: Any) -> None:
+        super().__init__(size, **kwargs)
+        self._epoch_of = epoch_of
+
+    def set_epoch(self, epoch: int) -> None:
+        pass
+
+    def __iter__(self):  # noqa: ANN204
+        self.epoch = self._epoch_of()
+        return super().__iter__()
+
+
 class ImagesDataModule(L.LightningDataModule):
-    """Training batches ``(uint8 images, int64 labels)`` of a :class:`LabeledImages`, resumable mid-epoch.
+    """Training batches ``(uint8 images, int64 labels)`` of a :class:`LabeledImages`, resumable anywhere.
 
     It counts the batches trained in the current epoch and saves that count in checkpoints; on
-    resume the sampler skips exactly those, so training continues with the batch it would have seen.
+    resume the sampler skips exactly those, so training continues with the batch it would have
+    seen, from a checkpoint written mid-epoch, at the end of an epoch, or when a run stopped.
     """
 
     def __init__(self, data: LabeledImages, *, batch_size: int = 64, seed: int = 0, num_workers: int = 0) -> None:
@@ -52,14 +79,15 @@ class ImagesDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
-        sampler = EpochShuffleSampler(len(self.data), seed=self.seed, rank=rank, world_size=world)
+        epoch_of = (lambda: self.trainer.current_epoch) if self.trainer else (lambda: 0)
+        sampler = _TrainerEpochSampler(len(self.data), epoch_of=epoch_of, seed=self.seed, rank=rank, world_size=world)
         batch_size = min(self.batch_size, len(sampler))
         if batch_size < self.batch_size:
             log.info("batch_size lowered from %d to %d: each rank has only %d images", self.batch_size, batch_size, len(sampler))
         if self._resume is not None:
+            # Lightning finishes the checkpoint's epoch first (no batch is left if it had ended) and
+            # then starts the next one from its first batch.
             epoch, batches = self._resume
-            if batches >= len(sampler) // batch_size:  # the checkpoint closed its epoch
-                epoch, batches = epoch + 1, 0
             sampler.resume_from(epoch, batches * batch_size)
             self._epoch, self._batches = epoch, batches
             self._resume = None
@@ -69,7 +97,7 @@ class ImagesDataModule(L.LightningDataModule):
             sampler=sampler,
             drop_last=True,
             # Seeds the workers; without it the DataLoader draws that seed from the global RNG.
-            generator=torch.Generator().manual_seed(self.seed),
+            generator=torch_generator(self.seed, "loader"),
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
         )
@@ -122,8 +150,7 @@ class GeneratorModule(L.LightningModule):
         self._noise_state: torch.Tensor | None = None
 
     def on_fit_start(self) -> None:
-        self._noise = torch.Generator(device=self.device)
-        self._noise.manual_seed(self.hparams.seed * 1000 + self.global_rank)
+        self._noise = torch_generator(self.hparams.seed, "noise", self.global_rank, device=self.device)
         if self._noise_state is not None:
             self._noise.set_state(self._noise_state)
             self._noise_state = None
@@ -139,7 +166,7 @@ class GeneratorModule(L.LightningModule):
         return losses.get("loss") if self.automatic_optimization else None
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
-        self.generator.on_train_step_end()
+        self.generator.on_train_step_end(self.global_step)
 
     def configure_optimizers(self) -> torch.optim.Optimizer | list[torch.optim.Optimizer]:
         return self.generator.configure_optimizers(self.lr)
@@ -180,7 +207,7 @@ class SampleGridCallback(Callback):
 
 def fit(
     data: LabeledImages,
-    generator: str = "vae",
+    family: str = "vae",
     *,
     out: str | os.PathLike = "synthaug-run",
     max_steps: int | None = None,
@@ -199,6 +226,7 @@ def fit(
     grid_every_n_epochs: int | None = None,
     logger: Literal["csv", "tensorboard"] | bool = "csv",
     progress_bar: bool = True,
+    verbose: bool = False,
     trainer_kwargs: dict[str, Any] | None = None,
     **options: Any,
 ) -> ConditionalGenerator:
@@ -206,7 +234,9 @@ def fit(
 
     Args:
         data: the real labelled images (see :mod:`synthaug.data`).
-        generator: registered family name (``synthaug.generators.GENERATORS``).
+        family: registered generator family (``synthaug.generators.GENERATORS``: ``"vae"``, ``"gan"``,
+            ``"ddpm"``, ...). Before 0.2 this argument was called ``generator``; that keyword still works,
+            with a warning.
         out: run directory: ``generator/`` (the saved model), ``checkpoints/`` (Lightning, with
             ``last.ckpt``), ``logs/version_N/`` (metrics, one version per run), ``samples/`` (a grid per epoch) and ``samples.png``.
         max_steps: optimiser steps (a GAN counts its generator and discriminator steps); when
@@ -214,12 +244,16 @@ def fit(
             few hundred to a few thousand images (vae 2000, gan 6000, ddpm 6000).
         max_epochs: stop after so many epochs (alone, or with ``max_steps``: whichever comes first).
         ckpt_path: a Lightning checkpoint (or ``"last"``) to resume from; the same data, seed and
-            batch size continue exactly where the checkpoint left off.
+            batch size continue exactly where the checkpoint left off, from any checkpoint: one written
+            every epoch, every ``checkpoint_every_n_steps``, when the run stopped, or on Ctrl-C
+            (``last.ckpt``). A checkpoint holding anything but tensors and plain values is refused.
         checkpoint_every_n_steps: save a checkpoint every so many steps (default: every epoch).
         keep_checkpoints: how many periodic checkpoints to keep (``-1``: all), besides ``last.ckpt``.
         grid_every_n_epochs: write a sample grid every so many epochs (default: about 20 over the run).
         accelerator, devices, strategy, precision: passed to ``lightning.Trainer`` (e.g.
-            ``devices=2, strategy="ddp"``).
+            ``devices=2, strategy="ddp"``, ``precision="bf16-mixed"``).
+        progress_bar: a progress bar on stderr (one line per tenth of the run when stderr is not a terminal).
+        verbose: let Lightning print its hardware banner and tips.
         trainer_kwargs: any other ``lightning.Trainer`` arguments.
         **options: the family's hyper-parameters, e.g. ``latent_dim=16`` for ``"vae"``.
 
@@ -235,34 +269,31 @@ def fit(
             f"data must be a synthaug.data.LabeledImages, got {type(data).__name__}; load it with "
             "synthaug.data.from_arrays / from_dataset / from_image_folder / from_hf"
         )
+    if "generator" in options:
+        warnings.warn("fit(generator=...) is deprecated; the family is fit(data, family=...)", FutureWarning, stacklevel=2)
+        family = options.pop("generator")
     if (max_steps is not None and max_steps < 1) or (max_epochs is not None and max_epochs < 1):
         raise ValueError(f"max_steps and max_epochs must be >= 1, got {max_steps} and {max_epochs}")
-    cls = get_family(generator)
+    cls = get_family(family)
     if max_steps is None and max_epochs is None:
         max_steps = cls.default_steps
-    if grid_every_n_epochs is None:
-        steps_per_epoch = math.ceil(len(data) / batch_size)
-        epochs = max_epochs if max_steps is None else math.ceil(max_steps / steps_per_epoch)
-        grid_every_n_epochs = max(1, epochs // 20)
-    config = cls.config_class.from_dict({"num_classes": data.num_classes, "image_shape": data.image_shape, **options})
     out = Path(out)
-    module = GeneratorModule(generator, config.to_dict(), list(data.class_names), lr=lr, seed=seed)
+    ckpt_path = _checked_resume(ckpt_path, out)
+    config = cls.config_class.from_dict({"num_classes": data.num_classes, "image_shape": data.image_shape, **options})
+    module = GeneratorModule(family, config.to_dict(), list(data.class_names), lr=lr, seed=seed)
     datamodule = ImagesDataModule(data, batch_size=batch_size, seed=seed, num_workers=num_workers)
-
-    loggers: list[Any] = []
-    if logger == "csv" or logger is True:
-        loggers.append(CSVLogger(out, name="logs"))
-    elif logger == "tensorboard":
-        loggers.append(TensorBoardLogger(out, name="logs"))
-    elif logger is not False:
-        raise ValueError(f"logger must be 'csv', 'tensorboard' or False, got {logger!r}")
-    checkpoint = ModelCheckpoint(
-        dirpath=out / "checkpoints",
-        filename="{epoch}-{step}",
-        every_n_train_steps=checkpoint_every_n_steps,
-        save_top_k=keep_checkpoints,
-        save_last=True,
-    )
+    if grid_every_n_epochs is None:
+        epochs = max_epochs if max_steps is None else math.ceil(max_steps / math.ceil(len(data) / batch_size))
+        grid_every_n_epochs = max(1, epochs // 20)
+    callbacks = [
+        ModelCheckpoint(dirpath=out / "checkpoints", filename="{epoch}-{step}", every_n_train_steps=checkpoint_every_n_steps,
+                        save_top_k=keep_checkpoints, save_last=True, enable_version_counter=False),
+        _SaveOnInterrupt(out / "checkpoints" / "last.ckpt"),
+        _PruneCheckpoints(out / "checkpoints", keep_checkpoints),
+        SampleGridCallback(out / "samples", every_n_epochs=grid_every_n_epochs, seed=seed),
+    ]  # fmt: skip
+    if progress_bar:
+        callbacks.append(progress_callback(f"fit {family}"))
     kwargs: dict[str, Any] = {
         "max_steps": max_steps if max_steps is not None else -1,
         "max_epochs": max_epochs if max_epochs is not None else -1,
@@ -270,29 +301,101 @@ def fit(
         "devices": devices,
         "strategy": strategy,
         "default_root_dir": out,
-        "logger": loggers or False,
-        "callbacks": [checkpoint, SampleGridCallback(out / "samples", every_n_epochs=grid_every_n_epochs, seed=seed)],
-        "enable_progress_bar": progress_bar,
+        "logger": _loggers(out, logger) or False,
+        "callbacks": callbacks,
+        "enable_progress_bar": progress_bar and sys.stderr.isatty(),
         "enable_model_summary": False,
         # Lightning warns when an epoch is shorter than the logging interval.
         "log_every_n_steps": max(1, min(10, len(data) // batch_size)),
         # The data module shards by rank itself so that resume stays exact; see EpochShuffleSampler.
         "use_distributed_sampler": False,
+        **({"precision": precision} if precision is not None else {}),
+        **{k: v for k, v in (trainer_kwargs or {}).items() if k != "callbacks"},
     }
-    if precision is not None:
-        kwargs["precision"] = precision
-    kwargs.update(trainer_kwargs or {})
-    trainer = L.Trainer(**kwargs)
-    with warnings.catch_warnings():
+    kwargs["callbacks"] += list((trainer_kwargs or {}).get("callbacks") or [])
+    with quiet_lightning(not verbose), warnings.catch_warnings():
+        trainer = L.Trainer(**kwargs)
         # ImagesDataModule resumes mid-epoch exactly (it checkpoints its position), which
         # Lightning cannot see from the DataLoader and warns about.
         warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before the epoch ended")
+        # A rerun or a resume writes into the run directory it finds: its checkpoints are the run's own.
+        warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
         # EMA copies of a network are frozen in eval mode on purpose.
         warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode at the start of training")
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
 
     trained = module.generator.eval()
     if trainer.is_global_zero:
-        trained.save(out / "generator")
+        save(trained, out / "generator")
         save_image_grid(class_grid(trained, 8, seed=seed), out / "samples.png", nrow=8)
     return trained
+
+
+class UnsafeCheckpointError(ValueError):
+    """A checkpoint holds objects that ``torch.load(weights_only=True)`` refuses to unpickle."""
+
+
+def _checked_resume(ckpt_path: str | os.PathLike | None, out: Path) -> str | os.PathLike | None:
+    """Refuse ``"last"`` with nothing to resume, and a checkpoint synthaug will not unpickle, before training starts."""
+    if ckpt_path is None:
+        return None
+    path = out / "checkpoints" / "last.ckpt" if str(ckpt_path) == "last" else Path(ckpt_path)
+    if not path.is_file():
+        where = f"{out / 'checkpoints'} has no last.ckpt" if str(ckpt_path) == "last" else f"{path} does not exist"
+        raise FileNotFoundError(f"nothing to resume: {where}; leave out ckpt_path (--resume) to train from scratch")
+    try:
+        torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise UnsafeCheckpointError(
+            f"{path} holds Python objects that synthaug will not unpickle (loading them could run arbitrary code); "
+            "only checkpoints written by synthaug.fit can be resumed"
+        ) from err
+    except (RuntimeError, EOFError, OSError) as err:
+        raise ValueError(f"{path} is not a readable checkpoint ({type(err).__name__}: {str(err).splitlines()[0]})") from err
+    return path
+
+
+def _loggers(out: Path, logger: str | bool) -> list[Any]:
+    if logger == "csv" or logger is True:
+        return [CSVLogger(out, name="logs")]
+    if logger == "tensorboard":
+        return [TensorBoardLogger(out, name="logs")]
+    if logger is not False:
+        raise ValueError(f"logger must be 'csv', 'tensorboard' or False, got {logger!r}")
+    return []
+
+
+class _SaveOnInterrupt(Callback):
+    """Ctrl-C or a crash writes ``last.ckpt`` where training stopped, so ``ckpt_path="last"`` resumes from there.
+
+    (Lightning's ``OnExceptionCheckpoint`` deletes its file when a run ends normally and turns every
+    later fit into a resume, so it does not fit here.)
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        if trainer.global_step > 0:
+            trainer.save_checkpoint(self.path)
+
+
+class _PruneCheckpoints(Callback):
+    """At the end of training, keep only the newest ``keep`` periodic checkpoints in ``dirpath``.
+
+    ModelCheckpoint forgets, after a resume, the files the interrupted run wrote after the checkpoint
+    it resumed from; this removes them too, so ``keep_checkpoints`` holds whatever happened.
+    """
+
+    def __init__(self, dirpath: Path, keep: int) -> None:
+        self.dirpath, self.keep = dirpath, keep
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.keep < 0 or not trainer.is_global_zero or not self.dirpath.is_dir():
+            return
+        periodic = [(int(m.group(1)), p) for p in self.dirpath.glob("epoch=*-step=*.ckpt") if (m := _STEP.search(p.name))]
+        for _, path in sorted(periodic, reverse=True)[self.keep :]:
+            path.unlink(missing_ok=True)
+
+
+_STEP = re.compile(r"step=(\d+)")

@@ -9,8 +9,8 @@ from PIL import Image
 from sklearn.linear_model import LogisticRegression
 
 import synthaug
+from synthaug.data.samplers import EpochShuffleSampler
 from synthaug.generators import get_family
-from synthaug.sampling import EpochShuffleSampler
 from tests.conftest import QUIET, TINY_VAE
 
 
@@ -33,14 +33,86 @@ def test_fit_writes_generator_grids_checkpoints_and_logs(small, tmp_path):
     assert all(torch.equal(a, b) for a, b in zip(gen.state_dict().values(), loaded.state_dict().values()))
 
 
-def test_resume_mid_epoch_gives_identical_weights(small, tmp_path):
+def _same(a, b):
+    return all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+@pytest.fixture(scope="module")
+def whole(small, tmp_path_factory):
+    """16 steps in one go (6 batches of 32 per epoch), keeping every end-of-epoch checkpoint."""
+    out = tmp_path_factory.mktemp("whole")
+    return synthaug.fit(small, "vae", out=out, max_steps=16, batch_size=32, keep_checkpoints=-1, **QUIET, **TINY_VAE), out
+
+
+@pytest.mark.parametrize("step", [6, 12])
+def test_resume_from_an_end_of_epoch_checkpoint_gives_identical_weights(small, whole, tmp_path, step):
+    model, out = whole
+    (checkpoint,) = glob.glob(str(out / "checkpoints" / f"*-step={step}.ckpt"))
+    resumed = synthaug.fit(small, "vae", out=tmp_path, max_steps=16, batch_size=32, ckpt_path=checkpoint, **QUIET, **TINY_VAE)
+    assert _same(model, resumed)
+
+
+def test_resume_mid_epoch_gives_identical_weights(small, whole, tmp_path):
     opts = {"max_steps": 16, "batch_size": 32, **QUIET, **TINY_VAE}
-    # 16 steps in one go, checkpointing every 8: step 8 falls in the middle of the second epoch.
-    whole = synthaug.fit(small, "vae", out=tmp_path / "a", checkpoint_every_n_steps=8, keep_checkpoints=-1, **opts)
-    (halfway,) = glob.glob(str(tmp_path / "a" / "checkpoints" / "*step=8.ckpt"))
-    resumed = synthaug.fit(small, "vae", out=tmp_path / "b", ckpt_path=halfway, **opts)
-    for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values()):
-        assert torch.equal(a, b), name
+    synthaug.fit(small, "vae", out=tmp_path / "a", checkpoint_every_n_steps=8, keep_checkpoints=-1, **opts)
+    (halfway,) = glob.glob(str(tmp_path / "a" / "checkpoints" / "*step=8.ckpt"))  # the middle of the second epoch
+    assert _same(whole[0], synthaug.fit(small, "vae", out=tmp_path / "b", ckpt_path=halfway, **opts))
+
+
+def test_resume_a_stopped_run_from_last(small, whole, tmp_path):
+    opts = {"batch_size": 32, **QUIET, **TINY_VAE}
+    synthaug.fit(small, "vae", out=tmp_path, max_steps=10, **opts)
+    assert _same(whole[0], synthaug.fit(small, "vae", out=tmp_path, max_steps=16, ckpt_path="last", **opts))
+
+
+def test_resume_after_ctrl_c_from_last(small, whole, tmp_path):
+    import signal
+
+    import lightning as L
+
+    class CtrlC(L.Callback):
+        def on_train_batch_end(self, trainer, *args):
+            if trainer.global_step == 9:
+                raise KeyboardInterrupt
+
+    opts = {"max_steps": 16, "batch_size": 32, **QUIET, **TINY_VAE}
+    handler = signal.getsignal(signal.SIGINT)
+    try:
+        with pytest.raises((KeyboardInterrupt, SystemExit)):
+            synthaug.fit(small, "vae", out=tmp_path, trainer_kwargs={"callbacks": [CtrlC()]}, **opts)
+    finally:
+        signal.signal(signal.SIGINT, handler)  # Lightning ignores Ctrl-C after the first one
+    assert torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 9
+    assert _same(whole[0], synthaug.fit(small, "vae", out=tmp_path, ckpt_path="last", **opts))
+
+
+def test_resume_prunes_the_checkpoints_the_interrupted_run_left(small, tmp_path):
+    opts = {"batch_size": 32, **QUIET, **TINY_VAE}
+    synthaug.fit(small, "vae", out=tmp_path, max_steps=18, keep_checkpoints=-1, **opts)
+    (early,) = glob.glob(str(tmp_path / "checkpoints" / "*-step=6.ckpt"))
+    synthaug.fit(small, "vae", out=tmp_path, max_steps=20, ckpt_path=early, keep_checkpoints=1, **opts)
+    names = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
+    assert names == ["epoch=3-step=20.ckpt", "last.ckpt"]
+
+
+def test_nothing_to_resume_is_an_error(small, tmp_path):
+    with pytest.raises(FileNotFoundError, match="has no last.ckpt"):
+        synthaug.fit(small, "vae", out=tmp_path, max_steps=2, ckpt_path="last", **QUIET, **TINY_VAE)
+
+
+def test_a_checkpoint_with_pickled_objects_is_refused_and_nothing_runs(small, tmp_path):
+    from synthaug.training import UnsafeCheckpointError
+
+    marker = tmp_path / "executed"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    torch.save({"state_dict": {}, "payload": Payload()}, tmp_path / "evil.ckpt")
+    with pytest.raises(UnsafeCheckpointError, match="will not unpickle"):
+        synthaug.fit(small, "vae", out=tmp_path / "run", max_steps=2, ckpt_path=tmp_path / "evil.ckpt", **QUIET, **TINY_VAE)
+    assert not marker.exists()
 
 
 def test_resume_with_another_batch_size_is_refused(small, tmp_path):
@@ -72,11 +144,26 @@ def test_sampler_shards_evenly_and_resumes():
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [({"max_steps": 0}, ValueError, "must be >= 1"), ({"max_epochs": 0}, ValueError, "must be >= 1"),
-     ({"generator": "gann"}, ValueError, "known families"), ({"latent": 3}, TypeError, "valid options")],
+     ({"family": "gann"}, ValueError, "known families"), ({"latent": 3}, TypeError, "valid options")],
 )  # fmt: skip
 def test_fit_rejects_bad_arguments(small, tmp_path, kwargs, error, match):
     with pytest.raises(error, match=match):
         synthaug.fit(small, out=tmp_path, **{**QUIET, **kwargs})
+
+
+def test_the_old_generator_keyword_still_names_the_family(small, tmp_path):
+    with pytest.warns(FutureWarning, match="family"):
+        model = synthaug.fit(small, generator="gan", out=tmp_path, max_steps=2, **QUIET, latent_dim=8, generator_channels=8,
+                             discriminator_channels=8, max_channels=16)  # fmt: skip
+    assert model.family == "gan"
+
+
+def test_fit_is_quiet_and_a_piped_progress_display_writes_lines(small, tmp_path, capfd):
+    synthaug.fit(small, "vae", out=tmp_path, max_steps=20, batch_size=32, logger=False, **TINY_VAE)
+    out, err = capfd.readouterr()
+    assert out == "" and "GPU available" not in err and "litlogger" not in err and "LeafSpec" not in err
+    lines = [line for line in err.splitlines() if line.startswith("fit vae: step")]
+    assert 5 <= len(lines) <= 11 and "\r" not in err and lines[-1].startswith("fit vae: step 20/20 (100%)")
 
 
 def test_fit_defaults_to_the_familys_steps(small, tmp_path, monkeypatch):
