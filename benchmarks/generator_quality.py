@@ -1,27 +1,30 @@
-"""Quality of the vae, gan and ddpm generators trained on a few Fashion-MNIST images per class, and
-the ddpm sampler sweep.
+"""Quality of generators trained on a few Fashion-MNIST images per class, and the ddpm sampler sweep.
 
     python benchmarks/generator_quality.py                        # train what is missing, then the tables
-    python benchmarks/generator_quality.py --stage train --families gan --threads 1   # one family, e.g. in the background
+    python benchmarks/generator_quality.py --stage train --families gan --threads 2   # one family, e.g. in the background
+    python benchmarks/generator_quality.py --families ddpm "ddpm-minsnr=ddpm:loss_weighting=min-snr,ema_warmup=true" \\
+        --max-steps 3000 --out runs/benchmarks/ddpm-recipe      # an A/B of training recipes at equal steps
 
-Each family trains with its defaults (``synthaug.fit(data, family)``: no tuning) on the same
-stratified subset (``--per-class`` images of each class, subset seed 0) for its default number of
-steps or ``--budget-minutes`` of wall time, whichever comes first. Everything is cached under
-``--out`` and reused, so a rerun only computes what is missing; an interrupted training resumes
-from its last checkpoint (its time budget resumes with it).
+A family spec is ``FAMILY`` (its defaults) or ``NAME=FAMILY:KEY=VALUE,KEY=VALUE`` (hyper-parameters
+given; values are read as JSON). Each trains with ``synthaug.fit`` on the same stratified subset
+(``--per-class`` images of each class, subset seed 0) for its default number of steps (or
+``--max-steps``) or ``--budget-minutes`` of wall time, whichever comes first. Train one
+generator at a time: two torch jobs on two cores slow each other many times over. Everything is
+cached under ``--out`` and reused, so a rerun only computes what is missing; an interrupted training
+resumes from its last checkpoint (its time budget resumes with it).
 
 Quality: a bank of ``--samples-per-class`` images per class against the 10,000 Fashion-MNIST test
 images, through ``synthaug.evaluate`` (features of the cached domain classifier trained on the
 60,000 training images): FID, KID, precision / recall (k=3), density / coverage (k=5), CAS (train
-on synthetic, test on real; its real baseline trains on the generator's own training images) and
-the near-copy share. The floor row compares real training images with the test set at the same
-size. Throughput: ``generator.sample`` on batches of ``--batch`` labels, median of 5 timed runs,
-measured afresh each time the table is printed (the quality figures are cached, timings are not),
-so run the final, all-cached invocation on a quiet machine.
+on synthetic, test on real; its real baseline trains on the generator's own training images), the
+near-copy share, and the within-class spread (mean per-pixel standard deviation of each class's
+samples, next to the real test images' value). Throughput: ``generator.sample`` on batches of
+``--batch`` labels, median of 5 timed runs, measured afresh each time the table is printed (the
+quality figures are cached, timings are not), so run the final, all-cached invocation on a quiet
+machine.
 
-Sampler sweep (ddpm): ``--sweep-per-class`` images per class for each (sampler, steps), FID
-against the test set, and images/s measured like the throughput above (median of 3); and the
-guidance sweep at the default sampler and steps, with CAS.
+Sampler sweep (ddpm, with ``--sweep``): ``--sweep-per-class`` images per class for each (sampler,
+steps), FID against the test set, and images/s (median of 3); and the guidance sweep, with CAS.
 """
 
 from __future__ import annotations
@@ -37,14 +40,30 @@ import torch
 import synthaug
 from synthaug.bank import SyntheticBank
 from synthaug.classifier import accuracy, train_classifier
-from synthaug.data import LabeledImages, load_fashion_mnist, to_uint8
+from synthaug.data import LabeledImages, load_fashion_mnist
 from synthaug.evaluation import evaluate
 from synthaug.evaluation.report import feature_metrics
+from synthaug.generators.base import sample_uint8
 from synthaug.metrics.features import domain_classifier
+from synthaug.seeding import torch_generator
 from synthaug.visualize import class_grid, save_image_grid
 
 SWEEP = [("dpm++2m", 10), ("dpm++2m", 20), ("dpm++2m", 50), ("dpm++2m", 250), ("ddim", 10), ("ddim", 20)]
 GUIDANCE = [1.0, 1.5, 2.0, 3.0]
+
+
+def parse_spec(spec: str) -> tuple[str, str, dict]:
+    """``(name, family, options)`` from ``FAMILY`` or ``NAME=FAMILY:KEY=VALUE,...``."""
+    name, _, rest = spec.partition("=") if "=" in spec.split(":")[0] else (spec, "", spec)
+    family, _, pairs = rest.partition(":")
+    options = {}
+    for pair in filter(None, pairs.split(",")):
+        key, _, value = pair.partition("=")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    return name, family, options
 
 
 def cached(path: Path, compute) -> dict:
@@ -57,46 +76,51 @@ def cached(path: Path, compute) -> dict:
     return result
 
 
-def train(family: str, data: LabeledImages, run: Path, budget_minutes: float) -> dict:
+def train(family: str, options: dict, data: LabeledImages, run: Path, args) -> dict:
     def compute() -> dict:
         last = run / "checkpoints" / "last.ckpt"
         start = time.perf_counter()
-        synthaug.fit(
-            data, family, out=run, seed=0, progress_bar=False, ckpt_path=last if last.exists() else None,
-            trainer_kwargs={"max_time": {"minutes": budget_minutes}},
-        )  # fmt: skip
+        synthaug.fit(data, family, out=run, seed=0, max_steps=args.max_steps, ckpt_path="last" if last.exists() else None,
+                     trainer_kwargs={"max_time": {"minutes": args.budget_minutes}}, **options)  # fmt: skip
         checkpoint = torch.load(last, map_location="cpu", weights_only=True)
         timer = next((v for k, v in checkpoint["callbacks"].items() if k.startswith("Timer")), None)
         seconds = timer["time_elapsed"]["train"] if timer else time.perf_counter() - start
-        return {"steps": int(checkpoint["global_step"]), "seconds": float(seconds), "budget_minutes": budget_minutes}
+        return {"steps": int(checkpoint["global_step"]), "seconds": float(seconds), "budget_minutes": args.budget_minutes,
+                "threads": torch.get_num_threads(), "options": options}  # fmt: skip
 
     return cached(run / "train.json", compute)
 
 
-def throughput(generator, batch: int, repeats: int = 5, **sample_kwargs) -> float:
+def throughput(generator, batch: int, repeats: int = 5, **sample_options) -> float:
     labels = torch.arange(batch) % generator.num_classes
-    generator.sample(labels[:8], generator=torch.Generator().manual_seed(0), **sample_kwargs)  # warm-up
+    generator.sample(labels[:8], generator=torch_generator(0), **sample_options)  # warm-up
     rates = []
     for r in range(repeats):
         start = time.perf_counter()
-        generator.sample(labels, generator=torch.Generator().manual_seed(r), **sample_kwargs)
+        generator.sample(labels, generator=torch_generator(r), **sample_options)
         rates.append(batch / (time.perf_counter() - start))
     return statistics.median(rates)
 
 
-def sample_set(generator, per_class: int, seed: int, batch: int, **sample_kwargs) -> LabeledImages:
+def sample_set(generator, per_class: int, seed: int, batch: int, **sample_options) -> LabeledImages:
     labels = torch.arange(generator.num_classes).repeat_interleave(per_class)
-    rng = torch.Generator().manual_seed(seed)
-    images = torch.cat([to_uint8(generator.sample(chunk, generator=rng, **sample_kwargs)) for chunk in labels.split(batch)])
+    images = sample_uint8(generator, labels, generator=torch_generator(seed), batch_size=batch, **sample_options)
     return LabeledImages(images, labels, generator.class_names)
 
 
-def quality(family: str, run: Path, test: LabeledImages, train_full: LabeledImages, subset: LabeledImages, args) -> dict:
+def spread(images: torch.Tensor, labels: torch.Tensor) -> float:
+    """Mean over classes of the per-pixel standard deviation within the class, in [0, 1] units."""
+    x = images.float() / 255
+    return float(torch.stack([x[labels == c].std(0).mean() for c in labels.unique()]).mean())
+
+
+def quality(run: Path, test: LabeledImages, train_full: LabeledImages, subset: LabeledImages, args) -> dict:
     def compute() -> dict:
         generator = synthaug.load(run / "generator")
         bank = SyntheticBank.generate(generator, path=run / "bank", per_class=args.samples_per_class, seed=1)
-        report = evaluate(test, bank, real_train=train_full, generator_train=subset, seed=0, out=run / "report")
-        return report.to_dict()
+        report = evaluate(test, bank, real_train=train_full, generator_train=subset, seed=0, out=run / "report").to_dict()
+        report["spread"] = spread(bank.images(range(len(bank))), bank.labels)
+        return report
 
     return cached(run / "quality.json", compute)
 
@@ -116,7 +140,7 @@ def sweep(run: Path, test: LabeledImages, train_full: LabeledImages, args) -> di
     for guidance in GUIDANCE:
         def compute(guidance=guidance) -> dict:
             fake = sample_set(generator, args.sweep_per_class, 2, args.batch, guidance=guidance)
-            cas = accuracy(train_classifier(fake, image_shape=test.image_shape, num_classes=test.num_classes, steps=1000, seed=0), test)
+            cas = accuracy(train_classifier(fake, image_shape=test.image_shape, num_classes=test.num_classes, seed=0), test)
             return {**feature_metrics(f_test, extractor(fake.images)), "cas": cas}
 
         results[f"guidance/{guidance:g}"] = cached(run / "sweep" / f"guidance-{guidance:g}.json", compute)
@@ -124,12 +148,51 @@ def sweep(run: Path, test: LabeledImages, train_full: LabeledImages, args) -> di
     return results
 
 
+def print_quality(results: dict, trained: dict, rates: dict, test: LabeledImages, args) -> None:
+    any_report = next(iter(results.values()))
+    print(f"\nFashion-MNIST, {args.per_class} real images per class; torch threads: {torch.get_num_threads()}; "
+          f"images/s at batch {args.batch}; {args.samples_per_class * 10:,} synthetic vs {len(test):,} test images; "
+          f"features: {any_report['extractor']['name']} (test accuracy {any_report['extractor']['accuracy']:.1%})\n")  # fmt: skip
+    print("| generator | steps | train time | FID | KID | precision | recall | density | coverage | CAS | near-copies | "
+          "spread | images/s |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    floor = any_report["floor"]
+    print(f"| real floor | | | {floor['fid']:.4f} | {floor['kid']:.4f} | {floor['precision']:.3f} | {floor['recall']:.3f} | "
+          f"{floor['density']:.3f} | {floor['coverage']:.3f} | {any_report['cas']['real']:.1%} | | "
+          f"{spread(test.images, test.labels):.3f} | |")  # fmt: skip
+    for name, r in results.items():
+        o, t = r["overall"], trained[name]
+        print(f"| {name} | {t['steps']} | {t['seconds'] / 60:.1f} min | {o['fid']:.3f} | {o['kid']:.4f} | {o['precision']:.3f} | "
+              f"{o['recall']:.3f} | {o['density']:.3f} | {o['coverage']:.3f} | {r['cas']['synthetic']:.1%} | "
+              f"{r['memorization']['near_copy_share']:.2%} | {r['spread']:.3f} | {rates[name]:.0f} |")  # fmt: skip
+
+
+def print_sweep(results: dict, args) -> None:
+    reference = results["dpm++2m/250"]["fid"]
+    print(f"\nddpm samplers, {args.sweep_per_class * 10:,} samples each (guidance at its default):\n")
+    print("| sampler | steps | FID | FID / FID(250 steps) | images/s |")
+    print("|---|---:|---:|---:|---:|")
+    for name, r in results.items():
+        if not name.startswith("guidance/"):
+            sampler, steps = name.split("/")
+            print(f"| {sampler} | {steps} | {r['fid']:.3f} | {r['fid'] / reference:.2f} | {r['images_per_s']:.0f} |")
+    print("\nddpm guidance (default sampler and steps):\n")
+    print("| guidance | FID | precision | recall | CAS | images/s |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    for name, r in results.items():
+        if name.startswith("guidance/"):
+            print(f"| {name.split('/')[1]} | {r['fid']:.3f} | {r['precision']:.3f} | {r['recall']:.3f} | {r['cas']:.1%} | "
+                  f"{r['images_per_s']:.0f} |")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--families", nargs="+", default=["vae", "gan", "ddpm"])
+    parser.add_argument("--families", nargs="+", default=["vae", "gan", "ddpm"], help="family specs (see above)")
     parser.add_argument("--per-class", type=int, default=60)
     parser.add_argument("--budget-minutes", type=float, default=30.0)
+    parser.add_argument("--max-steps", type=int, default=None, help="default: each family's default_steps")
     parser.add_argument("--samples-per-class", type=int, default=1000)
+    parser.add_argument("--sweep", action="store_true", help="the ddpm sampler and guidance sweeps")
     parser.add_argument("--sweep-per-class", type=int, default=200)
     parser.add_argument("--batch", type=int, default=128, help="labels per sample() call for throughput")
     parser.add_argument("--stage", choices=["train", "all"], default="all")
@@ -142,48 +205,17 @@ def main() -> None:
     train_full, test = load_fashion_mnist(split="train"), load_fashion_mnist(split="test")
     subset = train_full.subset(args.per_class, seed=0)
     root = Path(args.out) / f"fashion-mnist-{args.per_class}"
-    trained = {family: train(family, subset, root / family, args.budget_minutes) for family in args.families}
-    for family in args.families:
-        generator = synthaug.load(root / family / "generator")
-        save_image_grid(class_grid(generator, 10, seed=0), root / family / "grid.png", nrow=10)
+    specs = [parse_spec(spec) for spec in args.families]
+    trained = {name: train(family, options, subset, root / name, args) for name, family, options in specs}
+    for name, _, _ in specs:
+        save_image_grid(class_grid(synthaug.load(root / name / "generator"), 10, seed=0), root / name / "grid.png", nrow=10)
     if args.stage == "train":
         return
-
-    results = {family: quality(family, root / family, test, train_full, subset, args) for family in args.families}
-    rates = {family: throughput(synthaug.load(root / family / "generator"), args.batch) for family in args.families}
-    any_report = next(iter(results.values()))
-    print(f"\nFashion-MNIST, {args.per_class} real images per class; torch threads: {torch.get_num_threads()}; "
-          f"images/s at batch {args.batch}; {args.samples_per_class * 10:,} synthetic vs "
-          f"{len(test):,} test images; features: {any_report['extractor']['name']} "
-          f"(test accuracy {any_report['extractor']['accuracy']:.1%})\n")  # fmt: skip
-    print("| generator | steps | train time | FID | KID | precision | recall | density | coverage | CAS | near-copies | images/s |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    floor = any_report["floor"]
-    print(f"| real floor | | | {floor['fid']:.4f} | {floor['kid']:.4f} | {floor['precision']:.3f} | {floor['recall']:.3f} | "
-          f"{floor['density']:.3f} | {floor['coverage']:.3f} | {any_report['cas']['real']:.1%} | | |")  # fmt: skip
-    for family, r in results.items():
-        o, t = r["overall"], trained[family]
-        print(f"| {family} | {t['steps']} | {t['seconds'] / 60:.1f} min | {o['fid']:.3f} | {o['kid']:.4f} | {o['precision']:.3f} | "
-              f"{o['recall']:.3f} | {o['density']:.3f} | {o['coverage']:.3f} | {r['cas']['synthetic']:.1%} | "
-              f"{r['memorization']['near_copy_share']:.2%} | {rates[family]:.0f} |")  # fmt: skip
-
-    if "ddpm" in args.families:
-        results = sweep(root / "ddpm", test, train_full, args)
-        reference = results["dpm++2m/250"]["fid"]
-        print(f"\nddpm samplers, {args.sweep_per_class * 10:,} samples each (guidance at its default):\n")
-        print("| sampler | steps | FID | FID / FID(250 steps) | images/s |")
-        print("|---|---:|---:|---:|---:|")
-        for name, r in results.items():
-            if not name.startswith("guidance/"):
-                sampler, steps = name.split("/")
-                print(f"| {sampler} | {steps} | {r['fid']:.3f} | {r['fid'] / reference:.2f} | {r['images_per_s']:.0f} |")
-        print("\nddpm guidance (default sampler and steps):\n")
-        print("| guidance | FID | precision | recall | CAS | images/s |")
-        print("|---:|---:|---:|---:|---:|---:|")
-        for name, r in results.items():
-            if name.startswith("guidance/"):
-                print(f"| {name.split('/')[1]} | {r['fid']:.3f} | {r['precision']:.3f} | {r['recall']:.3f} | {r['cas']:.1%} | "
-                      f"{r['images_per_s']:.0f} |")  # fmt: skip
+    results = {name: quality(root / name, test, train_full, subset, args) for name, _, _ in specs}
+    rates = {name: throughput(synthaug.load(root / name / "generator"), args.batch) for name, _, _ in specs}
+    print_quality(results, trained, rates, test, args)
+    if args.sweep:
+        print_sweep(sweep(root / next(name for name, family, _ in specs if family == "ddpm"), test, train_full, args), args)
 
 
 if __name__ == "__main__":

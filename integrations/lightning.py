@@ -14,23 +14,18 @@ comes from ``(seed, global_step, r)``, so a resumed run mixes exactly as an unin
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any
 
 import lightning as L
-import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback
 
 from synthaug.generators.base import ConditionalGenerator
+from synthaug.seeding import torch_generator
 from synthaug.synthetic import Source
-from synthaug.transforms import SyntheticMix
+from synthaug.transforms import IMAGE_KEY, LABEL_KEY, SyntheticMix
 
 __all__ = ["SyntheticMixCallback", "SyntheticMixMixin"]
-
-
-def _step_generator(seed: int, step: int, rank: int) -> torch.Generator:
-    return torch.Generator().manual_seed(int(np.random.SeedSequence([seed, step, rank]).generate_state(1, np.uint64)[0] >> 1))
 
 
 def _freeze(mix: SyntheticMix, device: torch.device) -> None:
@@ -38,10 +33,11 @@ def _freeze(mix: SyntheticMix, device: torch.device) -> None:
         mix.source.requires_grad_(False).eval().to(device)
 
 
-def _mix(mix: SyntheticMix, batch: Any, image_key: Any, label_key: Any, trainer: L.Trainer) -> tuple[Any, Any, Any, Any]:
-    """Mix ``batch`` for this step and rank; returns the keys used and the new images and labels."""
-    image_key = image_key if image_key is not None else ("image" if isinstance(batch, dict) else 0)
-    label_key = label_key if label_key is not None else ("label" if isinstance(batch, dict) else 1)
+def _mix(mix: SyntheticMix, batch: Any, image_key: Any, label_key: Any, trainer: L.Trainer) -> dict[Any, Any]:
+    """The entries of ``batch`` that mixing changes or adds, for this step and rank (same keys as the batch,
+    plus ``"target"``, ``"weight"`` and ``"synthetic"`` for dict batches)."""
+    image_key = image_key if image_key is not None else (IMAGE_KEY if isinstance(batch, dict) else 0)
+    label_key = label_key if label_key is not None else (LABEL_KEY if isinstance(batch, dict) else 1)
     try:
         images, labels = batch[image_key], batch[label_key]
     except (KeyError, IndexError, TypeError) as err:
@@ -49,8 +45,12 @@ def _mix(mix: SyntheticMix, batch: Any, image_key: Any, label_key: Any, trainer:
             f"cannot find images at {image_key!r} and labels at {label_key!r} in a {type(batch).__name__} batch; "
             "set image_key= and label_key="
         ) from err
-    images, labels = mix(images, labels, generator=_step_generator(mix.seed, trainer.global_step, trainer.global_rank))
-    return image_key, label_key, images, labels
+    generator = torch_generator(mix.seed, trainer.global_step, trainer.global_rank)
+    if isinstance(batch, dict):
+        out = mix({IMAGE_KEY: images, LABEL_KEY: labels}, generator=generator)
+        return {image_key: out.pop(IMAGE_KEY), label_key: out.pop(LABEL_KEY), **out}
+    images, labels = mix(images, labels, generator=generator)
+    return {image_key: images, label_key: labels}
 
 
 class SyntheticMixCallback(Callback):
@@ -64,17 +64,9 @@ class SyntheticMixCallback(Callback):
     """
 
     def __init__(
-        self,
-        source: Source,
-        ratio: float = 0.5,
-        *,
-        mode: Literal["replace", "append"] = "replace",
-        seed: int = 0,
-        normalize: tuple[Sequence[float], Sequence[float]] | None = None,
-        image_key: Any = None,
-        label_key: Any = None,
+        self, source: Source, ratio: float = 0.5, *, image_key: Any = None, label_key: Any = None, **options: Any
     ) -> None:
-        self.mix = SyntheticMix(source, ratio, mode=mode, seed=seed, normalize=normalize)
+        self.mix = SyntheticMix(source, ratio, **options)
         self.image_key, self.label_key = image_key, label_key
         self.batches_mixed = 0
         self.synthetic_items = 0
@@ -96,8 +88,8 @@ class SyntheticMixCallback(Callback):
                 "collate_fn return a list or dict, or use synthaug.integrations.lightning.SyntheticMixMixin "
                 "(it mixes in on_after_batch_transfer and accepts tuples)"
             )
-        image_key, label_key, images, labels = _mix(self.mix, batch, self.image_key, self.label_key, trainer)
-        batch[image_key], batch[label_key] = images, labels
+        for key, value in _mix(self.mix, batch, self.image_key, self.label_key, trainer).items():
+            batch[key] = value  # a list batch holds images and labels at their positions; a dict gains keys
         self.batches_mixed += 1
         self.synthetic_items += int(self.mix.last_synthetic_mask.sum())
 
@@ -129,18 +121,12 @@ class SyntheticMixMixin:
     """
 
     def configure_synthetic_mix(
-        self,
-        source: Source,
-        ratio: float = 0.5,
-        *,
-        mode: Literal["replace", "append"] = "replace",
-        seed: int = 0,
-        normalize: tuple[Sequence[float], Sequence[float]] | None = None,
-        image_key: Any = None,
-        label_key: Any = None,
+        self, source: Source, ratio: float = 0.5, *, image_key: Any = None, label_key: Any = None, **options: Any
     ) -> None:
+        """``options`` are :class:`~synthaug.transforms.SyntheticMix`'s (``mode``, ``seed``, ``normalize``,
+        ``teacher``, ``synthetic_weight``, ...)."""
         # object.__setattr__ keeps the mixer (and its generator) out of nn.Module registration.
-        object.__setattr__(self, "_synthetic_mix", SyntheticMix(source, ratio, mode=mode, seed=seed, normalize=normalize))
+        object.__setattr__(self, "_synthetic_mix", SyntheticMix(source, ratio, **options))
         object.__setattr__(self, "_synthetic_keys", (image_key, label_key))
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
@@ -150,9 +136,10 @@ class SyntheticMixMixin:
         if mix is None or trainer is None or not trainer.training:
             return batch
         _freeze(mix, self.device)  # type: ignore[attr-defined]
-        image_key, label_key, images, labels = _mix(mix, batch, *self._synthetic_keys, trainer)
+        changed = _mix(mix, batch, *self._synthetic_keys, trainer)
         if isinstance(batch, dict):
-            return {**batch, image_key: images, label_key: labels}
+            return {**batch, **changed}
         items = list(batch)
-        items[image_key], items[label_key] = images, labels
+        for key, value in changed.items():
+            items[key] = value
         return type(batch)(items)

@@ -1,26 +1,48 @@
-"""SyntheticAugment: a Dataset wrapper that mixes synthetic samples into a real dataset."""
+"""SyntheticAugment: a Dataset wrapper that mixes synthetic samples into a real dataset.
+
+Items
+-----
+By default an item is what the wrapped dataset yields, ``(image, label)``, and a synthetic item
+looks exactly like a real one. Two opt-ins change that, the same way in :class:`SyntheticAugment`,
+:class:`~synthaug.transforms.SyntheticMix` and the Lightning callback:
+
+* ``teacher=``: synthetic samples get the labels a classifier trained on real data gives them.
+  With ``hard_labels=True`` the label is the teacher's class; otherwise it is the teacher's
+  probability vector (softmax at ``temperature``), and every item's label becomes a ``float32``
+  ``(num_classes,)`` tensor (one-hot for real items), as torchvision's ``MixUp`` produces.
+  ``F.cross_entropy(logits, targets)`` takes such targets as they are.
+* ``item="dict"``: each item is a dict ``{"image", "label", "target", "weight", "synthetic"}``:
+  ``label`` the class the item stands for (an ``int``), ``target`` the ``float32``
+  ``(num_classes,)`` training target (one-hot, or the teacher's), ``weight`` its ``float32`` loss
+  weight (1 for real items, ``synthetic_weight`` for synthetic ones) and ``synthetic`` a ``bool``.
+  The default collate turns a batch into the same keys with a leading batch dimension;
+  :func:`synthaug.classifier.losses.cross_entropy` (or ``(weight * F.cross_entropy(logits, target,
+  reduction="none")).mean()``) is the loss that reads it.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 import torch
+from torch import nn
 from torch.utils.data import Dataset, get_worker_info
 
-from synthaug.bank import SyntheticBank
-from synthaug.data.labeled import LabeledImages
-from synthaug.data.sources import label_to_int
-from synthaug.sampling import EpochTaggedSampler
-from synthaug.synthetic import ImageFormat, Source, as_source, check_classes, draw, label_like
+from synthaug.data.labeled import LabeledImages, label_to_int
+from synthaug.data.samplers import EpochTaggedSampler
+from synthaug.generators.base import sample_uint8
+from synthaug.inference import as_model_input, predict
+from synthaug.seeding import numpy_generator, torch_generator
+from synthaug.synthetic import ImageFormat, Source, as_source, check_classes, check_soft_labels, is_pool, label_like
 
 Mode = Literal["append", "replace", "balance"]
-
-
-def _epoch_rng(seed: int, epoch: int) -> np.random.Generator:
-    return np.random.default_rng([seed, epoch])
+ItemKind = Literal["pair", "dict"]
+#: a classifier run on synthetic images, or its probabilities for every sample of a bank or pool
+Teacher = nn.Module | Callable[[torch.Tensor], torch.Tensor] | torch.Tensor
 
 
 def _proportional(counts: np.ndarray, total: int) -> np.ndarray:
@@ -32,12 +54,56 @@ def _proportional(counts: np.ndarray, total: int) -> np.ndarray:
     return quota
 
 
+@dataclass(frozen=True)
+class ShareSchedule:
+    """The synthetic share of epoch ``e`` as a factor of the full share, from ``start`` to ``end`` over ``epochs``.
+
+    ``shape="linear"`` or ``"cosine"``; after ``epochs`` the factor stays at ``end``. With
+    ``SyntheticAugment(..., schedule=ShareSchedule(1.0, 0.0, epochs=40))`` the synthetic items fade
+    out over 40 epochs: the slots they leave are filled with real items of the same classes, so the
+    dataset's length (and a sampler's epoch) never changes.
+    """
+
+    start: float = 1.0
+    end: float = 0.0
+    epochs: int = 1
+    shape: Literal["linear", "cosine"] = "linear"
+
+    def __post_init__(self) -> None:
+        for name in ("start", "end"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"a share schedule's {name} must lie in [0, 1], got {value}")
+        if self.epochs < 1:
+            raise ValueError(f"a share schedule needs epochs >= 1, got {self.epochs}")
+        if self.shape not in ("linear", "cosine"):
+            raise ValueError(f"shape must be 'linear' or 'cosine', got {self.shape!r}")
+
+    def __call__(self, epoch: int) -> float:
+        progress = min(max(epoch, 0) / self.epochs, 1.0)
+        if self.shape == "cosine":
+            progress = 0.5 * (1 - math.cos(math.pi * progress))
+        return self.start + (self.end - self.start) * progress
+
+
+@dataclass
+class _Plan:
+    """Epoch ``epoch``: for each index, its synthetic class (-1: real), its bank index or sample seed,
+    and (for real items) the index in the wrapped dataset."""
+
+    epoch: int
+    classes: np.ndarray
+    picks: np.ndarray
+    real_index: np.ndarray
+
+
 class SyntheticAugment(Dataset):
     """Wraps a map-style dataset of ``(image, label)`` and mixes in synthetic items of the same classes.
 
     Args:
         dataset: the real dataset; its items are ``(image, label)`` with PIL, numpy or tensor images.
-        source: a :class:`~synthaug.bank.SyntheticBank` (fast), a live generator, or the path of either.
+        source: a :class:`~synthaug.bank.SyntheticBank` (fast), a live generator, the path of either, or
+            a :class:`~synthaug.data.LabeledImages` read as a pool of images.
         ratio: ``"append"``: add ``round(ratio * len(dataset))`` synthetic items (``ratio >= 0``), with
             classes in the real data's proportions (stratified); ``"replace"``: swap that share of the items
             (``0 <= ratio <= 1``) for synthetic items of the same class, a fresh choice every epoch.
@@ -48,6 +114,16 @@ class SyntheticAugment(Dataset):
         labels: the real labels, if the dataset has no ``labels``/``targets`` attribute (else it is read once).
         match_class_names: when the dataset names its classes (``class_names`` or ``classes``), require the
             source's names to be the same, in the same order, so that label ``i`` means the same class.
+        sample_options: a live generator's sampling options (e.g. ``{"steps": 4}``).
+        teacher: label synthetic items with this classifier (a module or callable taking float images in
+            ``[-1, 1]`` and returning logits), or with these probabilities, one row per sample of a bank
+            or pool. See the module docstring for the item format.
+        temperature: softmax temperature of the teacher's labels.
+        hard_labels: use the teacher's class instead of its probabilities.
+        synthetic_weight: loss weight of synthetic items (needs ``item="dict"``), apart from their share.
+        schedule: a factor in ``[0, 1]`` on the synthetic share per epoch, e.g. :class:`ShareSchedule`;
+            freed slots hold real items of the same classes (for ``"balance"``: real oversampling).
+        item: ``"pair"`` (the real items' form) or ``"dict"`` (see the module docstring).
 
     Synthetic images come out in the real items' type, dtype, layout and value range, and labels in
     the real labels' type. Item ``i`` of epoch ``e`` depends only on ``(seed, e, i)``: the same for any
@@ -71,23 +147,29 @@ class SyntheticAugment(Dataset):
         normalize: tuple[Sequence[float], Sequence[float]] | None = None,
         labels: Sequence[int] | torch.Tensor | None = None,
         match_class_names: bool = True,
+        sample_options: dict[str, Any] | None = None,
+        teacher: Teacher | None = None,
+        temperature: float = 1.0,
+        hard_labels: bool = False,
+        synthetic_weight: float = 1.0,
+        schedule: Callable[[int], float] | None = None,
+        item: ItemKind = "pair",
     ) -> None:
-        if mode not in ("append", "replace", "balance"):
-            raise ValueError(f"mode must be 'append', 'replace' or 'balance', got {mode!r}")
-        if mode == "balance":
-            if ratio is not None:
-                raise ValueError("mode='balance' sets the synthetic share itself; leave ratio unset")
-        else:
-            ratio = 0.5 if ratio is None else float(ratio)
-            upper = 1.0 if mode == "replace" else math.inf
-            if not (0.0 <= ratio <= upper) or math.isnan(ratio):
-                raise ValueError(
-                    f"ratio must lie in [0, {upper:g}] for mode={mode!r}, got {ratio}"
-                    + ("; use mode='append' to add more synthetic items than real ones" if mode == "replace" else "")
-                )
-        self.dataset, self.mode, self.ratio, self.seed = dataset, mode, ratio, seed
-        self.transform, self.epoch = transform, 0
+        self.mode, self.ratio = mode, _check_ratio(ratio, mode)
+        self.dataset, self.seed, self.transform, self.epoch = dataset, seed, transform, 0
         self.source = as_source(source)
+        self.sample_options = dict(sample_options or {})
+        if self.sample_options:
+            if is_pool(self.source):
+                raise ValueError("sample_options apply to a live generator; a bank was sampled with its own options")
+            self.source.check_sample_options(self.sample_options)
+        if item not in ("pair", "dict"):
+            raise ValueError(f"item must be 'pair' or 'dict', got {item!r}")
+        if not (synthetic_weight >= 0 and math.isfinite(synthetic_weight)):
+            raise ValueError(f"synthetic_weight must be a finite number >= 0, got {synthetic_weight}")
+        if synthetic_weight != 1.0 and item != "dict":
+            raise ValueError("synthetic_weight needs item='dict': a weight travels in the item's 'weight' entry")
+        self.item, self.synthetic_weight, self.schedule = item, float(synthetic_weight), schedule
         n = len(dataset)
         if n == 0:
             raise ValueError("the wrapped dataset is empty")
@@ -108,20 +190,22 @@ class SyntheticAugment(Dataset):
                 f"{list(self.source.class_names)[:12]}: label i must mean the same class in both; use a source "
                 "trained on this dataset, or pass match_class_names=False if only the names differ"
             )
+        self._teacher, self._pool_targets = self._init_teacher(teacher, temperature, hard_labels)
+        self.temperature, self.hard_labels = temperature, hard_labels
 
         counts = np.bincount(self.real_labels, minlength=self.source.num_classes)
         if mode == "append":
-            quota = _proportional(counts, round(ratio * n))
-            self._extra_classes = np.repeat(np.arange(len(counts)), quota)
+            self._extra_classes = np.repeat(np.arange(len(counts)), _proportional(counts, round(self.ratio * n)))
         elif mode == "balance":
-            deficits = counts.max() - counts
-            self._extra_classes = np.repeat(np.arange(len(counts)), deficits)
+            self._extra_classes = np.repeat(np.arange(len(counts)), counts.max() - counts)
         else:
             self._extra_classes = np.zeros(0, np.int64)
-            self._num_replaced = round(ratio * n)
         check_classes(self.source, self._extra_classes, "the synthetic share")
         self._length = n + len(self._extra_classes)
-        self._plan_cache: tuple[int, np.ndarray, np.ndarray] | None = None
+        self._by_class = [np.flatnonzero(self.real_labels == c) for c in range(self.source.num_classes)]
+        self._plan_cache: _Plan | None = None
+
+    # --- construction helpers ------------------------------------------------------------------
 
     def _real(self, index: int) -> tuple[Any, Any]:
         item = self.dataset[index]
@@ -146,6 +230,26 @@ class SyntheticAugment(Dataset):
             raise ValueError(f"labels must have one entry per item ({len(self.dataset)}), got shape {out.shape}")
         return out
 
+    def _init_teacher(self, teacher: Teacher | None, temperature: float, hard: bool) -> tuple[Any, torch.Tensor | None]:
+        """The teacher to run on live samples, or the targets of every pool sample, computed once."""
+        if teacher is None:
+            return None, None
+        if not temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        k = self.source.num_classes
+        if isinstance(teacher, torch.Tensor):
+            if not is_pool(self.source):
+                raise ValueError("teacher probabilities label the samples of a bank or pool; a live generator needs a "
+                                 "teacher model (teacher=classifier)")  # fmt: skip
+            targets = check_soft_labels(teacher, k, len(self.source), what="teacher probabilities")
+        elif is_pool(self.source):
+            targets = teacher_targets(teacher, self.source.images(torch.arange(len(self.source))), k, temperature)
+        else:
+            return teacher, None
+        return None, _one_hot(targets.argmax(1), k) if hard else targets
+
+    # --- epochs and plans ----------------------------------------------------------------------
+
     def __len__(self) -> int:
         return self._length
 
@@ -164,20 +268,38 @@ class SyntheticAugment(Dataset):
             rank = torch.distributed.get_rank() if dist else 0
         return EpochTaggedSampler(len(self), seed=seed, rank=rank, world_size=num_replicas, shuffle=shuffle)
 
-    def _plan(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
-        """For every index of ``epoch``: its synthetic class (-1 for a real item) and the bank index or seed."""
-        if self._plan_cache is not None and self._plan_cache[0] == epoch:
-            return self._plan_cache[1], self._plan_cache[2]
-        rng = _epoch_rng(self.seed, epoch)
-        n = len(self.dataset)
+    def share(self, epoch: int) -> float:
+        """The factor on the synthetic share in ``epoch`` (1 without a schedule)."""
+        if self.schedule is None:
+            return 1.0
+        factor = float(self.schedule(epoch))
+        if not 0.0 <= factor <= 1.0:
+            raise ValueError(f"the share schedule gave {factor} for epoch {epoch}; it must stay in [0, 1]")
+        return factor
+
+    def _plan(self, epoch: int) -> _Plan:
+        if self._plan_cache is not None and self._plan_cache.epoch == epoch:
+            return self._plan_cache
+        rng = numpy_generator(self.seed, epoch)
+        n, factor = len(self.dataset), self.share(epoch)
         classes = np.full(self._length, -1, dtype=np.int64)
-        classes[n:] = self._extra_classes
-        if self.mode == "replace" and self._num_replaced:
-            chosen = rng.choice(n, self._num_replaced, replace=False)
-            classes[chosen] = self.real_labels[chosen]
+        real_index = np.arange(self._length, dtype=np.int64)
+        if self.mode == "replace":
+            replaced = round(factor * self.ratio * n)
+            if replaced:
+                chosen = rng.choice(n, replaced, replace=False)
+                classes[chosen] = self.real_labels[chosen]
+        elif len(self._extra_classes):
+            extra = self._extra_classes.copy()
+            kept = round(factor * len(extra))
+            if kept < len(extra):  # the schedule frees slots: real items of the same classes fill them
+                freed = np.sort(rng.choice(len(extra), len(extra) - kept, replace=False))
+                real_index[n + freed] = [self._by_class[c][rng.integers(len(self._by_class[c]))] for c in extra[freed]]
+                extra[freed] = -1
+            classes[n:] = extra
         picks = np.zeros(self._length, dtype=np.int64)
         synthetic = np.flatnonzero(classes >= 0)
-        if isinstance(self.source, SyntheticBank):
+        if is_pool(self.source):
             # Each class's slots walk through a fresh permutation of its pool: no repeats until it runs out.
             for label in np.unique(classes[synthetic]):
                 slots = synthetic[classes[synthetic] == label]
@@ -185,21 +307,23 @@ class SyntheticAugment(Dataset):
                 picks[slots] = np.resize(pool[rng.permutation(len(pool))], len(slots))
         else:
             picks[synthetic] = rng.integers(0, 2**62, size=len(synthetic))
-        self._plan_cache = (epoch, classes, picks)
-        return classes, picks
+        self._plan_cache = _Plan(epoch, classes, picks, real_index)
+        return self._plan_cache
 
     def is_synthetic(self, index: int, epoch: int | None = None) -> bool:
         """Whether item ``index`` of ``epoch`` (default: the current epoch) is synthetic."""
-        return bool(self._plan(self.epoch if epoch is None else epoch)[0][index] >= 0)
+        return bool(self._plan(self.epoch if epoch is None else epoch).classes[index] >= 0)
 
     def synthetic_mask(self, epoch: int | None = None) -> torch.Tensor:
         """A boolean tensor over all indices: which items of ``epoch`` are synthetic."""
-        return torch.from_numpy(self._plan(self.epoch if epoch is None else epoch)[0] >= 0)
+        return torch.from_numpy(self._plan(self.epoch if epoch is None else epoch).classes >= 0)
 
-    def __getitem__(self, index: int | tuple[int, int]) -> tuple[Any, Any]:
+    # --- items ---------------------------------------------------------------------------------
+
+    def __getitem__(self, index: int | tuple[int, int]) -> Any:
         return self.__getitems__([index])[0]
 
-    def __getitems__(self, indices: Sequence[int | tuple[int, int]]) -> list[tuple[Any, Any]]:
+    def __getitems__(self, indices: Sequence[int | tuple[int, int]]) -> list[Any]:
         """A batch of items (the DataLoader calls this): plan lookups, bank reads and conversions run once
         per batch, and a wrapped :class:`~synthaug.data.LabeledImages` is gathered in one indexing operation."""
         if not len(indices):
@@ -212,19 +336,46 @@ class SyntheticAugment(Dataset):
         bad = positions[(positions < 0) | (positions >= self._length)]
         if len(bad):
             raise IndexError(f"indices {bad[:5].tolist()} out of range for {self._length} items")
-        classes, picks = self._plan(int(epochs[0]))
-        labels = classes[positions]
+        plan = self._plan(int(epochs[0]))
+        labels, picks = plan.classes[positions], plan.picks[positions]
         real, synthetic = np.flatnonzero(labels < 0), np.flatnonzero(labels >= 0)
-        images = self._synthetic_images(labels[synthetic], picks[positions[synthetic]])
-        if isinstance(self.dataset, LabeledImages) and self.transform is None:
-            return self._gather(positions, real, synthetic, labels, images)
-        items: list[Any] = [None] * len(positions)
+        images = self._synthetic_images(labels[synthetic], picks[synthetic])
+        sources = plan.real_index[positions[real]]
+        if isinstance(self.dataset, LabeledImages) and self.transform is None and self.item == "pair" and not self._labels_by_teacher:
+            return self._gather(sources, real, synthetic, labels, images)
+        items = self._pairs(sources, real, synthetic, labels, images)
+        if self.transform is not None:
+            items = [(self.transform(image), label) for image, label in items]
+        if self.item == "pair" and not self._labels_by_teacher:
+            return items
+        true_labels = labels.copy()
+        true_labels[real] = self.real_labels[sources]
+        targets = self._targets(true_labels, picks, synthetic, images)
+        if self.item == "pair":
+            if self.hard_labels:
+                return [(image, label_like(self._label_reference, int(t.argmax()))) for (image, _), t in zip(items, targets)]
+            return [(image, t) for (image, _), t in zip(items, targets)]
+        weights = np.where(labels >= 0, self.synthetic_weight, 1.0).astype(np.float32)
+        return [
+            {"image": image, "label": int(y), "target": t, "weight": torch.tensor(w), "synthetic": bool(c >= 0)}
+            for (image, _), y, t, w, c in zip(items, true_labels, targets, weights, labels)
+        ]
+
+    @property
+    def _labels_by_teacher(self) -> bool:
+        return self._teacher is not None or self._pool_targets is not None
+
+    def _pairs(
+        self, sources: np.ndarray, real: np.ndarray, synthetic: np.ndarray, labels: np.ndarray, images: torch.Tensor
+    ) -> list[tuple[Any, Any]]:
+        """``(image, label)`` items in the real items' format, real ones fetched from the dataset."""
+        items: list[Any] = [None] * len(labels)
         if len(real):
             fetch = getattr(self.dataset, "__getitems__", None)
-            fetched = fetch(positions[real].tolist()) if fetch else [self.dataset[int(i)] for i in positions[real]]
-            for slot, item in zip(real.tolist(), fetched):
+            fetched = fetch(sources.tolist()) if fetch else [self.dataset[int(i)] for i in sources]
+            for slot, source_index, item in zip(real.tolist(), sources.tolist(), fetched):
                 if not isinstance(item, (tuple, list)) or len(item) != 2:
-                    raise TypeError(f"dataset item {positions[slot]} must be an (image, label) pair, got {type(item).__name__}")
+                    raise TypeError(f"dataset item {source_index} must be an (image, label) pair, got {type(item).__name__}")
                 items[slot] = item
         if len(synthetic):
             if self.format.kind == "tensor":
@@ -233,39 +384,85 @@ class SyntheticAugment(Dataset):
                 converted = [self.format.convert(image) for image in images]
             for slot, image in zip(synthetic.tolist(), converted):
                 items[slot] = (image, label_like(self._label_reference, int(labels[slot])))
-        if self.transform is not None:
-            items = [(self.transform(image), label) for image, label in items]
         return items
 
+    def _targets(self, true_labels: np.ndarray, picks: np.ndarray, synthetic: np.ndarray, images: torch.Tensor) -> list[torch.Tensor]:
+        """``float32`` ``(num_classes,)`` targets: one-hot, or the teacher's for synthetic items."""
+        k = self.source.num_classes
+        targets = _one_hot(torch.from_numpy(true_labels), k)
+        if len(synthetic) and self._labels_by_teacher:
+            where = torch.from_numpy(synthetic)
+            if self._pool_targets is not None:
+                targets[where] = self._pool_targets[torch.from_numpy(picks[synthetic])]
+            else:
+                soft = teacher_targets(self._teacher, images, k, self.temperature)
+                targets[where] = _one_hot(soft.argmax(1), k) if self.hard_labels else soft
+        return list(targets.unbind(0))
+
     def _synthetic_images(self, labels: np.ndarray, picks: np.ndarray) -> torch.Tensor:
-        """``uint8`` images for synthetic slots: bank reads, or live samples from each slot's seed."""
-        if isinstance(self.source, SyntheticBank):
+        """``uint8`` images for synthetic slots: pool reads, or live samples from each slot's seed."""
+        if is_pool(self.source):
             return self.source.images(picks)
-        if not len(labels):
-            return torch.empty((0, *self.source.image_shape), dtype=torch.uint8)
-        return torch.stack([self._sample(int(label), int(seed)) for label, seed in zip(labels, picks)])
+        generator = self.source
+        if len(labels) and generator.device.type == "cuda" and get_worker_info() is not None:
+            if torch.multiprocessing.get_start_method(allow_none=True) in (None, "fork"):
+                raise RuntimeError(
+                    "a CUDA generator cannot sample inside forked DataLoader workers (CUDA does not survive fork); "
+                    "pre-generate a SyntheticBank, use num_workers=0, or DataLoader(multiprocessing_context='spawn')"
+                )
+        # One generator per slot: each sample depends on its own seed only, and the batch samples in one call.
+        rngs = [torch_generator(int(seed)) for seed in picks]
+        return sample_uint8(generator, torch.from_numpy(labels), generator=rngs, **self.sample_options)
 
     def _gather(
-        self, positions: np.ndarray, real: np.ndarray, synthetic: np.ndarray, labels: np.ndarray, images: torch.Tensor
+        self, sources: np.ndarray, real: np.ndarray, synthetic: np.ndarray, labels: np.ndarray, images: torch.Tensor
     ) -> list[tuple[torch.Tensor, int]]:
         """Items of a wrapped LabeledImages, assembled as whole tensors: the same items as its ``__getitem__``."""
         data: LabeledImages = self.dataset
-        batch = torch.empty((len(positions), *data.image_shape), dtype=torch.uint8)
-        targets = torch.empty(len(positions), dtype=torch.int64)
-        index = torch.from_numpy(positions[real])
+        batch = torch.empty((len(labels), *data.image_shape), dtype=torch.uint8)
+        targets = torch.empty(len(labels), dtype=torch.int64)
+        index = torch.from_numpy(sources)
         batch[torch.from_numpy(real)] = data.images[index]
         targets[torch.from_numpy(real)] = data.labels[index]
         batch[torch.from_numpy(synthetic)] = images
         targets[torch.from_numpy(synthetic)] = torch.from_numpy(labels[synthetic])
         return list(zip(batch.unbind(0), targets.tolist()))
 
-    def _sample(self, label: int, seed: int) -> torch.Tensor:
-        """One live sample of ``label`` from the seed the plan gave its slot."""
-        generator = self.source
-        if generator.device.type == "cuda" and get_worker_info() is not None:
-            if torch.multiprocessing.get_start_method(allow_none=True) in (None, "fork"):
-                raise RuntimeError(
-                    "a CUDA generator cannot sample inside forked DataLoader workers (CUDA does not survive fork); "
-                    "pre-generate a SyntheticBank, use num_workers=0, or DataLoader(multiprocessing_context='spawn')"
-                )
-        return draw(generator, torch.tensor([label]), torch.Generator().manual_seed(seed))[0]
+
+def _check_ratio(ratio: float | None, mode: str) -> float | None:
+    if mode not in ("append", "replace", "balance"):
+        raise ValueError(f"mode must be 'append', 'replace' or 'balance', got {mode!r}")
+    if mode == "balance":
+        if ratio is not None:
+            raise ValueError("mode='balance' sets the synthetic share itself; leave ratio unset")
+        return None
+    ratio = 0.5 if ratio is None else float(ratio)
+    if mode == "replace" and not 0.0 <= ratio <= 1.0:
+        raise ValueError(f"ratio must lie in [0, 1] for mode='replace', got {ratio}; "
+                         "use mode='append' to add more synthetic items than real ones")  # fmt: skip
+    if not (ratio >= 0.0 and math.isfinite(ratio)):
+        raise ValueError(f"ratio must be a finite number >= 0 for mode={mode!r}, got {ratio}")
+    return ratio
+
+
+def _one_hot(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    return torch.nn.functional.one_hot(labels.long(), num_classes).float()
+
+
+def teacher_targets(teacher: Teacher, images: torch.Tensor, num_classes: int, temperature: float = 1.0) -> torch.Tensor:
+    """A teacher's softmax probabilities (at ``temperature``) for ``uint8`` images, ``(N, num_classes)``.
+
+    ``teacher`` is a module or callable taking float images in ``[-1, 1]``; a class count that differs
+    from the data's is refused.
+    """
+    if isinstance(teacher, nn.Module):
+        probabilities = predict(teacher, images, probabilities=True, temperature=temperature)
+    else:
+        with torch.no_grad():
+            probabilities = (torch.as_tensor(teacher(as_model_input(images))).float() / temperature).softmax(1)
+    if probabilities.ndim != 2 or probabilities.shape[1] != num_classes:
+        raise ValueError(
+            f"the teacher outputs {probabilities.shape[1] if probabilities.ndim == 2 else 'no'} class scores per image but the data has "
+            f"{num_classes} classes; use a teacher trained on the same classes"
+        )
+    return probabilities

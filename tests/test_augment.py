@@ -138,7 +138,10 @@ def test_sampler_shards_for_ddp(real, digits_bank):
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [({"ratio": 1.5, "mode": "replace"}, r"ratio must lie in \[0, 1\] for mode='replace'"),
-     ({"ratio": -0.1}, r"ratio must lie in \[0, inf\]"), ({"ratio": float("nan")}, "ratio must lie"),
+     ({"ratio": -0.1}, r"ratio must be a finite number >= 0"), ({"ratio": float("nan")}, "finite number"),
+     ({"ratio": float("inf")}, "finite number"), ({"ratio": 0.5, "item": "tuple"}, "item must be"),
+     ({"ratio": 0.5, "synthetic_weight": 0.5}, "needs item='dict'"), ({"synthetic_weight": -1.0, "item": "dict"}, ">= 0"),
+     ({"sample_options": {"steps": 3}}, "apply to a live generator"),
      ({"ratio": 0.5, "mode": "balance"}, "leave ratio unset"), ({"mode": "mix"}, "mode must be")],
 )  # fmt: skip
 def test_bad_ratio_or_mode(real, digits_bank, kwargs, match):
@@ -177,3 +180,97 @@ def test_dataset_whose_class_names_differ(digits, digits_bank):
     with pytest.raises(ValueError, match="label i must mean the same class"):
         SyntheticAugment(renamed, digits_bank)
     assert len(SyntheticAugment(renamed, digits_bank, match_class_names=False)) == 30
+
+
+class _FixedTeacher(torch.nn.Module):
+    """Logits that depend on the image's brightness only: a teacher whose answers can be computed by hand."""
+
+    def __init__(self, num_classes=10):
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.linspace(-2, 2, num_classes))
+
+    def forward(self, x):
+        return x.mean((1, 2, 3))[:, None] * self.scale[None]
+
+
+def _expected_soft(images, temperature):
+    from synthaug.inference import as_model_input
+
+    with torch.no_grad():
+        return (_FixedTeacher()(as_model_input(images[None] if images.ndim == 3 else images)) / temperature).softmax(1)
+
+
+def test_teacher_soft_labels(real, digits_bank):
+    aug = SyntheticAugment(real, digits_bank, ratio=0.5, teacher=_FixedTeacher(), temperature=2.0)
+    items = aug.__getitems__(list(range(295, 305)))
+    for i, (image, target) in zip(range(295, 305), items):
+        assert target.dtype == torch.float32 and target.shape == (10,)
+        if aug.is_synthetic(i):
+            assert torch.allclose(target, _expected_soft(image, 2.0)[0], atol=1e-6)
+        else:
+            assert torch.equal(target, torch.nn.functional.one_hot(torch.tensor(real[i][1]), 10).float())
+    batch = next(iter(DataLoader(aug, batch_size=32, sampler=aug.sampler(seed=0))))
+    assert batch[1].shape == (32, 10) and torch.allclose(batch[1].sum(1), torch.ones(32))
+
+
+def test_teacher_hard_labels_replace_the_sampled_class(real, digits_bank):
+    aug = SyntheticAugment(real, digits_bank, ratio=0.5, teacher=_FixedTeacher(), hard_labels=True)
+    for i in range(300, 310):
+        image, label = aug[i]
+        assert isinstance(label, int) and label == int(_expected_soft(image, 1.0).argmax())
+
+
+def test_dict_items_carry_target_weight_and_flag(real, digits_bank):
+    aug = SyntheticAugment(real, digits_bank, ratio=0.5, item="dict", synthetic_weight=0.25)
+    batch = next(iter(DataLoader(aug, batch_size=450, sampler=aug.sampler(seed=0, shuffle=False))))
+    assert set(batch) == {"image", "label", "target", "weight", "synthetic"}
+    assert torch.equal(batch["synthetic"], aug.synthetic_mask())
+    assert torch.equal(batch["weight"], torch.where(batch["synthetic"], 0.25, 1.0))
+    assert torch.equal(batch["target"].argmax(1), batch["label"]) and torch.equal(batch["target"].sum(1), torch.ones(450))
+    assert torch.equal(batch["image"][:300], real.images)
+
+
+def test_share_schedule_fades_synthetic_items_out(real, digits_bank):
+    from synthaug.augment import ShareSchedule
+
+    aug = SyntheticAugment(real, digits_bank, ratio=0.5, schedule=ShareSchedule(1.0, 0.0, epochs=2))
+    assert [int(aug.synthetic_mask(e).sum()) for e in (0, 1, 2, 5)] == [150, 75, 0, 0]
+    assert len(aug) == 450
+    aug.set_epoch(2)
+    for i in (300, 377, 449):  # freed slots hold real items of the slot's class
+        image, label = aug[i]
+        assert any(torch.equal(image, candidate) for candidate in real.images[real.labels == label])
+    assert np.bincount([aug[i][1] for i in range(300, 450)], minlength=10).tolist() == [15] * 10
+    assert ShareSchedule(1.0, 0.2, epochs=4, shape="cosine")(2) == pytest.approx(0.6)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [({"schedule": lambda epoch: 1.5}, r"must stay in \[0, 1\]"), ({"teacher": torch.ones(3, 10) / 10}, r"shape \(400, 10\)"),
+     ({"teacher": torch.ones(400, 10)}, "sum to 1"), ({"teacher": _FixedTeacher(7)}, "outputs 7 class scores .* 10 classes"),
+     ({"teacher": _FixedTeacher(), "temperature": 0}, "temperature must be > 0")],
+)  # fmt: skip
+def test_bad_teacher_or_schedule(real, digits_bank, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        SyntheticAugment(real, digits_bank, ratio=0.5, **kwargs).synthetic_mask(1)
+
+
+def test_bad_share_schedule():
+    from synthaug.augment import ShareSchedule
+
+    with pytest.raises(ValueError, match=r"start must lie in \[0, 1\]"):
+        ShareSchedule(start=1.2)
+
+
+def test_labeled_images_as_a_pool_source(real, digits):
+    aug = SyntheticAugment(real, real, ratio=1.0)
+    for i in (300, 450, 599):
+        image, label = aug[i]
+        assert any(torch.equal(image, candidate) for candidate in real.images[real.labels == label])
+
+
+def test_live_samples_do_not_depend_on_the_batch(real, digits_generator):
+    aug = SyntheticAugment(real, digits_generator, ratio=0.2)
+    together = aug.__getitems__(list(range(290, 360)))
+    alone = [aug[i] for i in range(290, 360)]
+    assert all(torch.equal(a[0], b[0]) and a[1] == b[1] for a, b in zip(together, alone))

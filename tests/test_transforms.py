@@ -60,7 +60,7 @@ def test_replace_rejects_unknown_labels(digits, digits_bank):
 
 def test_mix_replace(digits, digits_bank):
     images, labels = digits.images[:16].float() / 255, digits.labels[:16]
-    mix = SyntheticMix(digits_bank, ratio=0.25, seed=0)
+    mix = SyntheticMix(digits_bank, ratio=0.25, mode="replace", seed=0)
     out_images, out_labels = mix(images, labels)
     mask = mix.last_synthetic_mask
     assert out_images.shape == images.shape and out_images.dtype == torch.float32 and mask.sum() == 4
@@ -82,8 +82,8 @@ def test_mix_append_and_structures(digits, digits_bank):
 def test_mix_normalised_batches(digits, digits_bank):
     images = (digits.images[:8].float() / 255 - 0.5) / 0.25
     with pytest.raises(ValueError, match=r"normalize=\(mean, std\)"):
-        SyntheticMix(digits_bank)(images, digits.labels[:8])
-    out, _ = SyntheticMix(digits_bank, ratio=1.0, normalize=([0.5], [0.25]))(images, digits.labels[:8])
+        SyntheticMix(digits_bank, mode="replace")(images, digits.labels[:8])
+    out, _ = SyntheticMix(digits_bank, ratio=1.0, mode="replace", normalize=([0.5], [0.25]))(images, digits.labels[:8])
     assert out.min() >= -2 - 1e-6 and out.max() <= 2 + 1e-6
 
 
@@ -93,11 +93,70 @@ def test_mix_normalised_batches(digits, digits_bank):
 )  # fmt: skip
 def test_mix_validates_labels(digits, digits_bank, labels, match):
     with pytest.raises(ValueError, match=match):
-        SyntheticMix(digits_bank)(digits.images[:4], labels)
+        SyntheticMix(digits_bank, mode="append")(digits.images[:4], labels)
 
 
 def test_mix_rejects_bad_ratio_and_shape(digits, digits_bank):
     with pytest.raises(ValueError, match=r"ratio must lie in \[0, 1\]"):
-        SyntheticMix(digits_bank, ratio=1.2)
+        SyntheticMix(digits_bank, ratio=1.2, mode="replace")
+    with pytest.raises(ValueError, match=r"ratio must lie in \[0, inf\)"):
+        SyntheticMix(digits_bank, ratio=float("inf"), mode="append")
     with pytest.raises(ValueError, match="synthetic source makes"):
-        SyntheticMix(digits_bank)(torch.zeros(4, 1, 28, 28), torch.arange(4))
+        SyntheticMix(digits_bank, mode="append")(torch.zeros(4, 1, 28, 28), torch.arange(4))
+
+
+class _Image(torch.Tensor):
+    """Stands in for torchvision's tv_tensors.Image: a plain tensor subclass."""
+
+
+def test_replace_keeps_tensor_subclasses_and_dict_samples(digits, digits_bank):
+    image, label = digits[5]
+    replace = SyntheticReplace(digits_bank, p=1.0)
+    out, out_label = replace(image.as_subclass(_Image), label)
+    assert type(out) is _Image and out_label == label and _from_bank(digits_bank, out.as_subclass(torch.Tensor), label)
+    sample = {"image": image, "label": label, "path": "x.png"}
+    result = replace(sample)
+    assert result["path"] == "x.png" and result["label"] == label and _from_bank(digits_bank, result["image"], label)
+    with pytest.raises(TypeError, match="needs 'image' and 'label'"):
+        replace({"img": image})
+
+
+def test_mix_default_mode_is_append_with_a_warning(digits, digits_bank):
+    with pytest.warns(FutureWarning, match="default mode is now 'append'"):
+        mix = SyntheticMix(digits_bank, ratio=0.5)
+    assert mix.mode == "append" and len(mix(digits.images[:8], digits.labels[:8])[0]) == 12
+
+
+def test_mix_dict_batches_get_targets_weights_and_flags(digits, digits_bank):
+    batch = {"image": digits.images[:8].as_subclass(_Image), "label": digits.labels[:8], "id": torch.arange(8)}
+    out = SyntheticMix(digits_bank, ratio=0.5, mode="append", synthetic_weight=0.3)(batch)
+    assert type(out["image"]) is _Image and out["image"].shape == (12, 1, 8, 8) and torch.equal(out["id"], torch.arange(8))
+    assert out["synthetic"].tolist() == [False] * 8 + [True] * 4
+    assert torch.allclose(out["weight"], torch.tensor([1.0] * 8 + [0.3] * 4))
+    assert torch.equal(out["target"].argmax(1), out["label"]) and torch.equal(out["label"][:8], digits.labels[:8])
+    with pytest.raises(ValueError, match="needs a dict batch"):
+        SyntheticMix(digits_bank, ratio=0.5, mode="append", synthetic_weight=0.3)(digits.images[:8], digits.labels[:8])
+
+
+def test_mix_with_a_soft_teacher(digits, digits_bank):
+    from tests.test_augment import _expected_soft, _FixedTeacher
+
+    mix = SyntheticMix(digits_bank, ratio=0.5, mode="append", teacher=_FixedTeacher(), temperature=3.0)
+    images, targets = mix(digits.images[:8], digits.labels[:8])
+    assert targets.shape == (12, 10) and torch.equal(targets[:8], torch.nn.functional.one_hot(digits.labels[:8], 10).float())
+    assert torch.allclose(targets[8:], _expected_soft(images[8:], 3.0), atol=1e-6)
+
+
+def test_mix_mixup_blends_real_and_synthetic(digits, digits_bank):
+    images, labels = digits.images[:16].float() / 255, digits.labels[:16]
+    mix = SyntheticMix(digits_bank, ratio=0.5, mode="mixup", alpha=0.4)
+    params = mix.draw_params(labels, torch.Generator().manual_seed(3))
+    out, targets, mask = mix.apply(images, labels, params)
+    where, lam = params["where"], params["lam"]
+    assert len(where) == 8 and not mask.any() and ((lam > 0) & (lam < 1)).all()
+    expected = lam[:, None, None, None] * images[where] + (1 - lam[:, None, None, None]) * params["images"].float() / 255
+    assert torch.allclose(out[where], expected, atol=1e-6)
+    untouched = torch.ones(16, dtype=torch.bool)
+    untouched[where] = False
+    assert torch.equal(out[untouched], images[untouched]) and torch.allclose(targets.sum(1), torch.ones(16))
+    assert torch.allclose(targets[where].gather(1, labels[where, None]).squeeze(1), lam + (1 - lam) * (params["classes"] == labels[where]))

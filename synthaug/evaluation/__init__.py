@@ -1,17 +1,22 @@
-"""Measuring synthetic data: the yardstick classifier, the :func:`evaluate` report and the
-:func:`downstream` accuracy benchmark."""
+"""Measuring synthetic data: the :func:`evaluate` report (fidelity, diversity, CAS, memorization) and
+the :func:`downstream` accuracy benchmark with its arms, statistics and report."""
 
-from synthaug.classifier import ClassifierModule, SmallCNN, accuracy, predict, train_classifier
-from synthaug.evaluation.harness import (
+from synthaug.classifier import ClassifierModule, SmallCNN, SmallResNet, accuracy, predict, train_classifier
+from synthaug.curation import filter_samples, keep_confident
+from synthaug.evaluation.arms import (
     Arm,
-    DownstreamReport,
-    classic_augmentation,
-    downstream,
-    keep_confident,
-    mean_interval,
+    long_tail_arms,
+    long_tail_baselines,
+    real_copies,
+    resolve_source,
     standard_arms,
+    technique_arms,
 )
+from synthaug.evaluation.classic import classic_augmentation
+from synthaug.evaluation.downstream_report import DownstreamReport
 from synthaug.evaluation.report import EvaluationReport, evaluate, feature_metrics
+from synthaug.evaluation.runner import downstream, rarest, stratified
+from synthaug.evaluation.stats import mean_interval, scores
 
 __all__ = [
     "Arm",
@@ -19,14 +24,24 @@ __all__ = [
     "DownstreamReport",
     "EvaluationReport",
     "SmallCNN",
+    "SmallResNet",
     "accuracy",
     "classic_augmentation",
     "downstream",
     "evaluate",
     "feature_metrics",
+    "filter_samples",
     "keep_confident",
+    "long_tail_arms",
+    "long_tail_baselines",
     "mean_interval",
     "predict",
+    "rarest",
+    "real_copies",
+    "resolve_source",
+    "scores",
     "standard_arms",
+    "stratified",
+    "technique_arms",
     "train_classifier",
 ]

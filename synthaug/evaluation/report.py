@@ -132,7 +132,7 @@ def _as_images(synthetic: SyntheticBank | LabeledImages) -> LabeledImages:
     if isinstance(synthetic, LabeledImages):
         return synthetic
     if isinstance(synthetic, SyntheticBank):
-        keep = torch.tensor([c for c in range(synthetic.num_classes) if synthetic.counts[c] > 0])
+        keep = torch.tensor([c for c in range(synthetic.num_classes) if synthetic.class_counts()[c] > 0])
         if len(keep) != synthetic.num_classes:
             raise ValueError(f"the bank lacks classes {sorted(set(range(synthetic.num_classes)) - set(keep.tolist()))}; "
                              "per-class metrics need every class of the real data")  # fmt: skip

@@ -1,3 +1,5 @@
+"""The downstream harness on digits: every arm and technique end to end, caching, statistics, the report."""
+
 import json
 import math
 
@@ -7,24 +9,29 @@ import pytest
 import torch
 import torch.nn.functional as F
 from scipy import stats
+from sklearn.metrics import balanced_accuracy_score, f1_score
 from torch import nn
 
-import synthaug.evaluation.harness as harness
+import synthaug.evaluation.runner as runner
 from synthaug.evaluation import (
     Arm,
     DownstreamReport,
     classic_augmentation,
     downstream,
-    keep_confident,
     mean_interval,
+    rarest,
+    real_copies,
+    scores,
     standard_arms,
+    technique_arms,
 )
+from synthaug.evaluation.stats import confusion
 
-FAST = {"steps": 40, "batch_size": 32, "log": None}
+FAST = {"steps": 40, "batch_size": 32, "classic_options": {"hflip": False}}
 
 
 @pytest.fixture(scope="module")
-def split(digits):
+def train_test(digits):
     return digits.split(30, seed=0)
 
 
@@ -41,71 +48,153 @@ def test_mean_interval_of_one_value_has_no_bounds():
     assert mean == 0.7 and math.isnan(low) and math.isnan(high)
 
 
-def test_report_pairs_differences_by_seed():
-    def run(arm, seed, acc, per_class):
-        return {"size": 10, "arm": arm, "seed": seed, "real_only": arm == "real", "accuracy": acc, "per_class": per_class}
+def test_scores_match_scikit_learn():
+    rng = torch.Generator().manual_seed(0)
+    labels = torch.cat([torch.full((n,), c) for c, n in enumerate([50, 30, 10, 5])])
+    predictions = torch.where(torch.rand(len(labels), generator=rng) < 0.7, labels, torch.randint(4, (len(labels),), generator=rng))
+    predictions[labels == 3] = 0  # class 3 is never predicted: its F1 is 0
+    out = scores(confusion(predictions, labels, 4), {"rare": [2, 3]})
+    assert out["accuracy"] == pytest.approx(float((predictions == labels).double().mean()))
+    assert out["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(labels, predictions))
+    assert out["macro_f1"] == pytest.approx(f1_score(labels, predictions, average="macro", zero_division=0))
+    rare = (labels >= 2)
+    assert out["group:rare"] == pytest.approx(float((predictions[rare] == labels[rare]).double().mean()))
+    assert out["per_class"][3] == 0.0
+
+
+def test_report_pairs_differences_by_seed_against_real_and_the_named_arm():
+    def run(arm, seed, acc, per_class, against=None):
+        return {"size": 10, "classifier": "cnn", "arm": arm, "seed": seed, "real_only": arm == "real", "against": against,
+                "accuracy": acc, "balanced_accuracy": acc, "macro_f1": acc, "per_class": per_class}  # fmt: skip
 
     runs = [run("real", 0, 0.70, [0.6, 0.8]), run("real", 1, 0.74, [0.7, 0.78]), run("real", 2, 0.72, [0.64, 0.8]),
-            run("aug", 2, 0.75, [0.7, 0.8]), run("aug", 0, 0.73, [0.66, 0.8]), run("aug", 1, 0.78, [0.76, 0.8])]  # fmt: skip
-    report = DownstreamReport(["a", "b"], 100, {"seeds": [0, 1, 2], "classifier": "x", "steps": 1, "batch_size": 1}, runs)
-    aug = next(r for r in report.summary if r["arm"] == "aug")
+            run("base", 0, 0.71, [0.6, 0.8]), run("base", 1, 0.76, [0.7, 0.8]), run("base", 2, 0.74, [0.64, 0.8]),
+            run("aug", 2, 0.75, [0.7, 0.8], "base"), run("aug", 0, 0.73, [0.66, 0.8], "base"), run("aug", 1, 0.78, [0.76, 0.8], "base")]  # fmt: skip
+    report = DownstreamReport(["a", "b"], 100, {"seeds": [0, 1, 2], "steps": 1, "batch_size": 1}, runs)
+    aug = report.row("aug")
     differences = [0.73 - 0.70, 0.78 - 0.74, 0.75 - 0.72]
     low, high = stats.t.interval(0.95, 2, loc=np.mean(differences), scale=stats.sem(differences))
-    assert aug["difference"] == pytest.approx(np.mean(differences))
-    assert (aug["difference_low"], aug["difference_high"]) == pytest.approx((low, high))
-    assert aug["per_class_difference"] == pytest.approx([0.06, 0.0 + (0.02 - 0.0) / 3])
-    assert "difference" not in next(r for r in report.summary if r["arm"] == "real")
-    assert "| 10 | aug | 75.33 |" in report.to_markdown()
+    assert aug["vs_real"]["accuracy"] == pytest.approx((np.mean(differences), low, high))
+    assert aug["vs_against"]["accuracy"][0] == pytest.approx(np.mean([0.02, 0.02, 0.01]))
+    assert aug["per_class_vs_real"] == pytest.approx([0.06, 0.02 / 3])
+    assert "vs_real" not in report.row("real")
+    table = report.to_markdown()
+    assert "| 10 | aug | 75.33 [" in table and "| base | +1.67 [" in table
 
 
-def test_downstream_runs_every_arm_and_caches(split, digits_bank, tmp_path, monkeypatch):
-    train, test = split
-    arms = [Arm("real"), Arm("classic", classic=True), Arm("bank", digits_bank, ratio=0.5),
+def test_downstream_runs_every_arm_and_caches(train_test, digits_bank, tmp_path, monkeypatch):
+    train, test = train_test
+    arms = [Arm("real"), Arm("real + classic", classic=True), Arm("bank", digits_bank, ratio=0.5),
             Arm("bank kept", digits_bank, ratio=0.5, keep=0.5)]  # fmt: skip
-    kwargs = {"arms": arms, "sizes": [5], "seeds": [0, 1], "cache_dir": tmp_path / "cache", "classic_options": {"hflip": False}}
+    kwargs = {"arms": arms, "sizes": [5], "seeds": [0, 1], "cache_dir": tmp_path / "cache", "groups": {"small": [0, 1]}}
     report = downstream(train, test, out=tmp_path / "out", **kwargs, **FAST)
-    assert [(r["arm"], r["seed"]) for r in report.runs] == [(a.name, s) for a in arms for s in (0, 1)]
-    assert all(0.25 < r["accuracy"] <= 1 and len(r["per_class"]) == 10 for r in report.runs)  # well above chance (0.1)
-    assert {r["arm"] for r in report.summary if "difference" in r} == {"classic", "bank", "bank kept"}
+    assert [(r["arm"], r["seed"]) for r in report.runs] == [(a.name, s) for s in (0, 1) for a in arms]
+    assert all(0.25 < r["accuracy"] <= 1 and len(r["per_class"]) == 10 and "group:small" in r for r in report.runs)
+    assert {r["arm"] for r in report.summary if "vs_real" in r} == {"real + classic", "bank", "bank kept"}
     for name in ("downstream.json", "downstream.md", "downstream.png"):
         assert (tmp_path / "out" / name).stat().st_size > 0
-    assert json.loads((tmp_path / "out" / "downstream.json").read_text())["runs"] == report.runs
+    assert json.loads((tmp_path / "out" / "downstream.json").read_text())["runs"] == json.loads(json.dumps(report.runs))
 
     def no_training(*args, **kwargs):
         raise AssertionError("a cached run was trained again")
 
-    monkeypatch.setattr(harness, "train_classifier", no_training)
+    monkeypatch.setattr(runner, "train_classifier", no_training)
     again = downstream(train, test, **kwargs, **FAST)
     assert again.runs == report.runs
     with pytest.raises(AssertionError, match="trained again"):  # other settings: not taken from the cache
         downstream(train, test, **{**kwargs, "seeds": [0]}, **{**FAST, "steps": 41})
 
 
-def test_same_seed_same_accuracy_and_real_arm_is_added(split, digits_bank):
-    train, test = split
+def test_each_seed_draws_its_own_subset_unless_one_is_fixed(train_test):
+    train, test = train_test
+    seen = []
+
+    def record(subset):
+        seen.append(subset.images.numpy().tobytes())
+        return subset
+
+    arms = [Arm("copies", record, ratio=0.1)]
+    downstream(train, test, arms=arms, sizes=[5], seeds=[0, 1], **{**FAST, "steps": 2})
+    downstream(train, test, arms=arms, sizes=[5], seeds=[0, 1], subset_seed=7, **{**FAST, "steps": 2})
+    assert seen[0] != seen[1] and seen[2] == seen[3]
+
+
+def test_same_seed_same_result_and_real_arm_is_added(train_test, digits_bank):
+    train, test = train_test
     first = downstream(train, test, arms=[Arm("bank", digits_bank, ratio=1.0)], sizes=[5], seeds=[3], **FAST)
     second = downstream(train, test, arms=[Arm("bank", digits_bank, ratio=1.0)], sizes=[5], seeds=[3], **FAST)
     assert [r["arm"] for r in first.runs] == ["real", "bank"]
     assert first.runs == second.runs
 
 
-def test_sources_per_size_and_from_a_function(split, digits_bank):
-    train, test = split
+def test_sources_per_size_per_seed_and_from_a_function(train_test, digits_bank):
+    train, test = train_test
     seen = []
 
     def make(subset):
         seen.append(len(subset))
         return digits_bank
 
-    arms = [Arm("mapped", {4: digits_bank, 6: digits_bank}, ratio=0.5), Arm("made", make, ratio=0.5)]
+    arms = [Arm("mapped", {4: digits_bank, (6, 0): digits_bank}, ratio=0.5), Arm("made", make, ratio=0.5)]
     report = downstream(train, test, arms=arms, sizes=[4, 6], seeds=[0], **FAST)
     assert seen == [40, 60] and sorted({r["size"] for r in report.runs}) == [4, 6]
-    with pytest.raises(ValueError, match="not for 5"):
+    with pytest.raises(ValueError, match="not for size 5, seed 0"):
         downstream(train, test, arms=arms, sizes=[5], seeds=[0], **FAST)
 
 
-def test_classifier_factory_and_lightning_module(split):
-    train, test = split
+def test_every_technique_end_to_end(train_test, digits_bank, tmp_path):
+    """Each technique as an arm, with its control, on both yardstick classifiers."""
+    train, test = train_test
+    arms = [Arm("real"), Arm("real + classic", classic=True)] + technique_arms("vae", digits_bank, ratio=0.5, finetune_steps=10)
+    arms += [Arm("hard teacher", digits_bank, ratio=0.5, teacher="hard"), Arm("balance", digits_bank, mode="balance")]
+    report = downstream(train, test, arms=arms, sizes=[5], seeds=[0], classifiers=("cnn", "resnet"), **FAST,
+                        groups={"rarest 2": rarest(2)}, cache_dir=tmp_path)  # fmt: skip
+    assert len(report.runs) == 2 * len(arms)
+    assert all(r["accuracy"] > 0.2 for r in report.runs), [(r["arm"], r["accuracy"]) for r in report.runs]
+    row = report.row("real + classic + vae teacher", classifier="resnet")
+    assert row["against"] == "real + classic" and "vs_against" in row
+    teacher_weights = list(tmp_path.rglob("*.safetensors"))
+    assert len(teacher_weights) == 2  # the teacher arm's model, once per classifier
+
+
+def test_techniques_change_what_is_trained(train_test, digits_bank, monkeypatch):
+    """The datasets and options each arm hands to train_classifier."""
+    train, test = train_test
+    calls = []
+    real_train = runner.train_classifier
+
+    def spy(dataset, **kwargs):
+        calls.append((dataset, kwargs))
+        return real_train(dataset, **{**kwargs, "steps": 2})
+
+    monkeypatch.setattr(runner, "train_classifier", spy)
+    arms = [Arm("real + classic", classic=True),
+            Arm("teacher", digits_bank, ratio=0.5, teacher="soft", temperature=2.0),
+            Arm("weight", digits_bank, ratio=0.5, synthetic_weight=0.25),
+            Arm("two stages", digits_bank, ratio=0.5, finetune_steps=5, finetune_part="head"),
+            Arm("filtered", digits_bank, ratio=0.5, drop_wrong=0.5, drop_easy=0.5),
+            Arm("mixup", digits_bank, ratio=0.5, mix_alpha=0.4),
+            Arm("fading", digits_bank, ratio=0.5, share_end=0.0),
+            Arm("control", real_copies, ratio=0.5, teacher="soft"),
+            Arm("la", logit_adjust=1.0, reweight="drw", sampler="balanced", mixup_alpha=0.2)]  # fmt: skip
+    downstream(train, test, arms=arms, sizes=[5], seeds=[0], **FAST)
+    first_stages = [call for call in calls if "trainable" not in call[1]]
+    by_arm = dict(zip(["real", "real + classic", *[a.name for a in arms[1:]]], first_stages, strict=True))
+    teacher_set = by_arm["teacher"][0]
+    assert teacher_set._pool_targets is not None and teacher_set.temperature == 2.0
+    assert by_arm["weight"][0].item == "dict" and by_arm["weight"][0].synthetic_weight == 0.25
+    finetune = [kwargs for dataset, kwargs in calls if kwargs.get("trainable") == "head"]
+    assert len(finetune) == 1 and finetune[0]["steps"] == 5
+    assert len(by_arm["filtered"][0].source) < len(digits_bank)
+    assert by_arm["mixup"][1]["batch_transform"].mode == "mixup"
+    assert by_arm["fading"][0].share(0) == 1.0 and by_arm["fading"][0].share(10**6) == 0.0
+    assert by_arm["control"][0].source.data is not digits_bank and len(by_arm["control"][0].source) == 50
+    la = by_arm["la"][1]
+    assert (la["logit_adjust"], la["reweight"], la["sampler"], la["mixup_alpha"]) == (1.0, "drw", "balanced", 0.2)
+
+
+def test_classifier_factories_and_lightning_modules(train_test):
+    train, test = train_test
 
     class Linear(L.LightningModule):
         def __init__(self):
@@ -121,45 +210,41 @@ def test_classifier_factory_and_lightning_module(split):
         def configure_optimizers(self):
             return torch.optim.SGD(self.parameters(), lr=0.1)
 
-    for factory in (Linear, lambda: nn.Sequential(nn.Flatten(), nn.Linear(64, 10))):
-        report = downstream(train, test, sizes=[10], seeds=[0], classifier=factory, **{**FAST, "steps": 60})
-        assert report.runs[0]["accuracy"] > 0.5
+    classifiers = {"lightning": Linear, "linear": lambda: nn.Sequential(nn.Flatten(), nn.Linear(64, 10))}
+    report = downstream(train, test, arms=[Arm("real")], sizes=[10], seeds=[0], classifiers=classifiers, **{**FAST, "steps": 60})
+    assert {r["classifier"] for r in report.runs} == {"lightning", "linear"}
+    assert all(r["accuracy"] > 0.5 for r in report.runs)
+    with pytest.warns(FutureWarning, match="classifiers="):
+        downstream(train, test, arms=[Arm("real")], sizes=[10], seeds=[0], classifier=classifiers["linear"], **{**FAST, "steps": 2})
 
 
-def test_bad_arms_are_refused(split, digits_bank, digits_generator):
-    train, test = split
+def test_bad_arms_are_refused(train_test, digits_bank, digits_generator):
+    train, test = train_test
     with pytest.raises(ValueError, match="no ratio"):
         Arm("x", digits_bank)
-    with pytest.raises(ValueError, match="no synthetic source"):
+    with pytest.raises(ValueError, match="sets ratio but has no synthetic source"):
         Arm("x", ratio=0.5)
     with pytest.raises(ValueError, match="keep must lie"):
         Arm("x", digits_bank, ratio=0.5, keep=1.5)
+    with pytest.raises(ValueError, match="synthetic_weight must be"):
+        Arm("x", digits_bank, ratio=0.5, synthetic_weight=-1)
+    with pytest.raises(ValueError, match=r"share_end must lie in \[0, 1\]"):
+        Arm("x", digits_bank, ratio=0.5, share_end=2)
     with pytest.raises(ValueError, match="unique"):
         downstream(train, test, arms=[Arm("real"), Arm("real")], **FAST)
+    with pytest.raises(ValueError, match="compared against"):
+        downstream(train, test, arms=[Arm("x", classic=True, against="nope")], **FAST)
+    with pytest.raises(ValueError, match="need the teacher arm"):
+        downstream(train, test, arms=[Arm("t", digits_bank, ratio=0.5, teacher="soft")], **FAST)
     with pytest.raises(ValueError, match="SyntheticBank, not a generator"):
-        downstream(train, test, arms=[Arm("g", digits_generator, ratio=0.5, keep=0.5)], sizes=[3], seeds=[0], **FAST)
+        downstream(train, test, arms=[Arm("real + classic", classic=True), Arm("g", digits_generator, ratio=0.5, keep=0.5)],
+                   sizes=[3], seeds=[0], **FAST)  # fmt: skip
 
 
 def test_standard_arms_grid(digits_bank):
-    names = [arm.name for arm in standard_arms({"vae": digits_bank}, ratios=(0.25, 1.0))]
-    assert names == ["real", "real + classic", "real + vae 0.25", "real + vae 1", "real + classic + vae 0.5"]
-
-
-def test_keep_confident_keeps_the_judges_favourites(digits_bank):
-    class Judge(nn.Module):  # believes in class 0 for bright images, class 1 otherwise
-        def __init__(self):
-            super().__init__()
-            self.w = nn.Parameter(torch.zeros(()))
-
-        def forward(self, x):
-            brightness = x.mean((1, 2, 3))
-            return torch.stack([brightness, -brightness, *[torch.full_like(brightness, -9.0)] * 8], 1)
-
-    kept = keep_confident(digits_bank, Judge(), 0.25)
-    assert kept.counts == [10] * 10
-    zeros = digits_bank.images(digits_bank.indices_of(0)).float().mean((1, 2, 3))
-    kept_zeros = kept.images(kept.indices_of(0)).float().mean((1, 2, 3))
-    assert kept_zeros.min() >= zeros.sort(descending=True).values[9]
+    arms = standard_arms({"vae": digits_bank}, ratios=(0.25, 1.0))
+    assert [arm.name for arm in arms] == ["real", "real + classic", "real + vae 0.25", "real + vae 1", "real + classic + vae 0.5"]
+    assert arms[-1].against == "real + classic"
 
 
 @pytest.mark.parametrize("backend", ["torch", "albumentations"])
@@ -177,3 +262,13 @@ def test_classic_augmentation_flips_and_shifts(backend):
     assert all(torch.equal(out, again(image)) for out in outputs)  # seeded
     with pytest.raises(ValueError, match="shift must lie"):
         classic_augmentation((1, 8, 8), shift=0.6)
+
+
+def test_old_harness_module_still_imports_with_a_warning():
+    import importlib
+    import sys
+
+    sys.modules.pop("synthaug.evaluation.harness", None)
+    with pytest.warns(FutureWarning, match="harness is deprecated"):
+        harness = importlib.import_module("synthaug.evaluation.harness")
+    assert harness.downstream is downstream

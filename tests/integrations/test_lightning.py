@@ -65,7 +65,7 @@ def _trainer(tmp_path, callbacks=(), **kwargs):
 
 @pytest.mark.parametrize("collate", [_as_list, _as_dict])
 def test_callback_mixes_list_and_dict_batches(black_digits, digits_bank, tmp_path, collate):
-    model, callback = Classifier(), SyntheticMixCallback(digits_bank, ratio=0.25)
+    model, callback = Classifier(), SyntheticMixCallback(digits_bank, ratio=0.25, mode="replace")
     _trainer(tmp_path, [callback]).fit(model, _loader(black_digits, collate))
     assert model.black_per_batch == [12, 12, 12, 12]  # 4 of 16 replaced in every batch
     assert callback.batches_mixed == 4 and callback.synthetic_items == 16
@@ -73,7 +73,7 @@ def test_callback_mixes_list_and_dict_batches(black_digits, digits_bank, tmp_pat
 
 def test_callback_refuses_tuple_batches(black_digits, digits_bank, tmp_path):
     with pytest.raises(TypeError, match="SyntheticMixMixin"):
-        _trainer(tmp_path, [SyntheticMixCallback(digits_bank)]).fit(Classifier(), _loader(black_digits, _as_tuple))
+        _trainer(tmp_path, [SyntheticMixCallback(digits_bank, mode="replace")]).fit(Classifier(), _loader(black_digits, _as_tuple))
 
 
 def test_callback_keeps_the_generator_out_of_the_model(black_digits, digits_generator, tmp_path):
@@ -88,13 +88,13 @@ def test_callback_keeps_the_generator_out_of_the_model(black_digits, digits_gene
 
 
 def test_callback_state_round_trips_through_a_checkpoint(black_digits, digits_bank, tmp_path):
-    first = SyntheticMixCallback(digits_bank, ratio=0.25, seed=3)
+    first = SyntheticMixCallback(digits_bank, ratio=0.25, mode="replace", seed=3)
     trainer = _trainer(tmp_path, [first])
     trainer.fit(Classifier(), _loader(black_digits, _as_list))
     trainer.save_checkpoint(tmp_path / "mixed.ckpt")
     checkpoint = torch.load(tmp_path / "mixed.ckpt", weights_only=True)
     assert checkpoint["callbacks"][first.state_key]["batches_mixed"] == 4
-    second = SyntheticMixCallback(digits_bank, ratio=0.25, seed=3)
+    second = SyntheticMixCallback(digits_bank, ratio=0.25, mode="replace", seed=3)
     _trainer(tmp_path, [second], max_epochs=2).fit(
         Classifier(), _loader(black_digits, _as_list), ckpt_path=tmp_path / "mixed.ckpt", weights_only=True
     )
@@ -103,7 +103,26 @@ def test_callback_state_round_trips_through_a_checkpoint(black_digits, digits_ba
 
 @pytest.mark.parametrize("collate", [_as_tuple, _as_list, _as_dict])
 def test_mixin_mixes_in_on_after_batch_transfer(black_digits, digits_bank, tmp_path, collate):
-    model = MixedClassifier(digits_bank, ratio=0.5)
+    model = MixedClassifier(digits_bank, ratio=0.5, mode="replace")
     _trainer(tmp_path).fit(model, _loader(black_digits, collate))
     assert model.black_per_batch == [8, 8, 8, 8]
     assert set(model.state_dict()) == {"net.1.weight", "net.1.bias"}
+
+
+def test_callback_adds_weights_and_soft_targets_to_dict_batches(black_digits, digits_bank, tmp_path):
+    from tests.test_augment import _FixedTeacher
+
+    seen = []
+
+    class Recorder(Classifier):
+        def training_step(self, batch, batch_idx):
+            seen.append({k: v.clone() for k, v in batch.items() if torch.is_tensor(v)})
+            return super().training_step(batch, batch_idx)
+
+    callback = SyntheticMixCallback(digits_bank, ratio=0.25, mode="append", synthetic_weight=0.5, teacher=_FixedTeacher(),
+                                    image_key="image", label_key="label")  # fmt: skip
+    _trainer(tmp_path, [callback]).fit(Recorder(), _loader(black_digits, _as_dict))
+    batch = seen[0]
+    assert batch["image"].shape[0] == 20 and batch["synthetic"].sum() == 4
+    assert torch.equal(batch["weight"], torch.where(batch["synthetic"], 0.5, 1.0))
+    assert torch.allclose(batch["target"].sum(1), torch.ones(20)) and (batch["target"][batch["synthetic"]] < 1).all()
