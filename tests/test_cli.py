@@ -33,7 +33,7 @@ def test_fit_then_sample_png_and_npz(tmp_path, capsys):
     assert npz["labels"].tolist() == [2, 2, 2, 5, 5, 5] and list(npz["class_names"]) == list("0123456789")
     code = main(["sample", str(out / "generator"), "--per-class", "4", "--classes", "1", "--bank", str(tmp_path / "bank")])
     bank = synthaug.SyntheticBank.open(tmp_path / "bank")
-    assert code == 0 and bank.counts == [0, 4] + [0] * 8
+    assert code == 0 and bank.class_counts() == [0, 4] + [0] * 8
 
 
 def test_fit_on_fashion_mnist(fashion_root, tmp_path):
@@ -49,7 +49,8 @@ def test_demo(tmp_path, capsys):
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "where everything went" in printed and str(tmp_path / "samples.png") in printed
-    assert "| 20 | real + synthetic |" in printed and "Δ vs real" in printed and "CAS (train on synthetic" in printed
+    assert "real + synthetic" in printed and "(Δ " in printed and "CAS (train on synthetic" in printed
+    assert len(printed.splitlines()) <= 30, "the demo's output fits on one screen"
     assert (tmp_path / "report" / "report.md").is_file() and (tmp_path / "downstream" / "downstream.md").is_file()
     assert (tmp_path / "samples.png").is_file() and (tmp_path / "generator" / "config.json").is_file()
     assert len(synthaug.SyntheticBank.open(tmp_path / "bank")) == 200
@@ -103,3 +104,72 @@ def test_evaluate_a_bank(tmp_path, capsys):
                  "--cache", str(tmp_path / "cache")])  # fmt: skip
     printed = capsys.readouterr().out
     assert code == 0 and "| fid ↓ |" in printed and (tmp_path / "report" / "report.json").is_file()
+
+
+def test_version_and_family_options_in_help(capsys):
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.strip() == f"synthaug {synthaug.__version__}"
+    with pytest.raises(SystemExit):
+        main(["fit", "--help"])
+    text = capsys.readouterr().out
+    assert "vae: latent_dim=32" in text and "ddpm: base_channels=32" in text and "gan: latent_dim=64" in text
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [(["fit", "--data", "digits", "--set", "latent_dim=abc", "--max-steps", "1"], "latent_dim must be an integer, got 'abc'"),
+     (["fit", "--data", "digits", "--max-steps", "1", "--resume", "last"], "nothing to resume"),
+     (["benchmark", "--data", "digits", "--sizes", "60"], "more than the training images of the smallest class (50)"),
+     (["benchmark", "--data", "digits", "--long-tailed", "0.5"], "imbalance must be"),
+     (["evaluate", "--data", "digits", "--bank", "nowhere"], "no manifest.json")],
+)  # fmt: skip
+def test_rough_edges_give_one_clear_line(argv, message, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_sample_per_class_zero_and_unsafe_resume(tmp_path, capsys):
+    main(["fit", "--data", "digits", "--per-class", "5", "--max-steps", "1", "--out", str(tmp_path), "--no-progress", *TINY_SET])
+    assert main(["sample", str(tmp_path / "generator"), "--per-class", "0", "--png", str(tmp_path / "g.png")]) == 2
+    assert "--per-class must be >= 1" in capsys.readouterr().err
+    import torch
+
+    class Payload:
+        def __reduce__(self):
+            return (print, ("unpickled!",))
+
+    torch.save({"payload": Payload()}, tmp_path / "evil.ckpt")
+    assert main(["fit", "--data", "digits", "--out", str(tmp_path / "r"), "--resume", str(tmp_path / "evil.ckpt")]) == 2
+    captured = capsys.readouterr()
+    assert "will not unpickle" in captured.err and len(captured.err.strip().splitlines()) == 1
+    assert "unpickled!" not in captured.out + captured.err
+
+
+def test_benchmark_checks_sources_before_training_and_takes_the_digits_default(tmp_path, monkeypatch, capsys):
+    import synthaug.evaluation.runner as runner
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained before the sources were checked")
+
+    monkeypatch.setattr(runner, "train_classifier", no_training)
+    assert main(["benchmark", "--data", "digits", "--source", f"vae={tmp_path}/missing-{{seed}}", "--out", str(tmp_path)]) == 2
+    assert "missing-0" in capsys.readouterr().err
+    monkeypatch.undo()
+    assert main(["benchmark", "--data", "digits", "--seeds", "0", "--steps", "3", "--out", str(tmp_path / "b")]) == 0
+    assert "| 20 | real + classic |" in capsys.readouterr().out  # the digits default: 20 per class
+
+
+def test_evaluate_and_benchmark_take_an_image_folder(digits, tmp_path, capsys):
+    from PIL import Image
+
+    for c in range(3):
+        (tmp_path / "folder" / f"class_{c}").mkdir(parents=True)
+        for k, image in enumerate(digits.images[digits.labels == c][:25]):
+            Image.fromarray(image[0].numpy()).save(tmp_path / "folder" / f"class_{c}" / f"{k}.png")
+    argv = ["benchmark", "--data", str(tmp_path / "folder"), "--sizes", "10", "--seeds", "0", "--steps", "3",
+            "--out", str(tmp_path / "bench")]  # fmt: skip
+    assert main(argv) == 0
+    assert "| 10 | real |" in capsys.readouterr().out
