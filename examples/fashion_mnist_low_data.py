@@ -1,19 +1,25 @@
-"""The Fashion-MNIST low-data study: does synthaug's synthetic data make a better classifier?
+"""The Fashion-MNIST low-data study: does synthaug's synthetic data make a better classifier, and which technique?
 
-    python examples/fashion_mnist_low_data.py                  # everything missing, then the table and plot
-    python examples/fashion_mnist_low_data.py --sizes 60 --families ddpm --seeds 0 1 2
+    python examples/fashion_mnist_low_data.py                         # everything missing, then the table and plot
+    python examples/fashion_mnist_low_data.py --stage generators --part 1/2 --threads 1   # half the generators
+    python examples/fashion_mnist_low_data.py --stage runs --classifiers resnet --threads 1  # one classifier's runs
 
-For each size (real images per class, a stratified subset with seed 0 of the 60,000 training
-images), each generator family is trained with its defaults on exactly those images (at most
-``--budget-minutes`` of wall time), a bank of ``--bank-per-class`` samples per class is drawn, and
-``synthaug.evaluation.downstream`` trains the same small CNN on every arm: real only; real +
-classic augmentation; real + each bank at ratios 0.25 / 0.5 / 1.0; real + classic + each bank;
-and the filtered variant for ``--keep-families`` (keep the half of each class that a classifier
-trained on the real subset finds most convincing). Every run is tested on the full 10,000-image test set.
+For each size (real images per class) and seed, the seed's own stratified subset of the 60,000
+training images; on exactly those images each generator family trains (``--steps``, fixed step
+counts, so results do not depend on how busy the machine is) and draws a bank of ``--bank-per-class``
+samples per class. ``synthaug.evaluation.downstream`` then trains each yardstick classifier on
+every arm, pairs the arms by seed and tests on the full 10,000-image test set:
 
-All of it is cached under ``--out`` (generators with their checkpoints, banks, one JSON per run),
-so an interrupted study resumes and a rerun computes only what is missing. The generators are
-shared with ``benchmarks/generator_quality.py`` (same directory layout, same training call).
+* real only; real + classic augmentation (flips, shifts of up to 3 pixels): the sanity gate;
+* real + ddpm (ratio 0.5, appended) and real + classic + each family;
+* on top of real + classic, for ddpm: soft teacher labels (the real + classic model labels the
+  samples, temperature 2) and their control (the same distillation on copies of the real images),
+  a loss weight of 0.5, two stages (then a sixth of the steps on the real images, head only), two-sided
+  filtering, real/synthetic mixup, and a synthetic share that fades to zero.
+
+Everything is cached (generators with their checkpoints, banks, one JSON per run), so an
+interrupted study resumes and a rerun computes only what is missing. The runs share their cache with
+``benchmarks/yardstick.py``.
 """
 
 from __future__ import annotations
@@ -25,53 +31,63 @@ import torch
 
 import synthaug
 from synthaug.bank import SyntheticBank
-from synthaug.data import load_fashion_mnist
-from synthaug.evaluation import Arm, downstream, standard_arms
+from synthaug.classifier import CLASSIFIERS, DEFAULT_STEPS
+from synthaug.data import LabeledImages, load_fashion_mnist
+from synthaug.evaluation import Arm, downstream, technique_arms
+
+FAMILY_STEPS = {"vae": 2000, "ddpm": 3000, "gan": 6000}
 
 
-def trained_generator(family: str, subset, run: Path, budget_minutes: float):
-    """``family`` trained on ``subset`` with its defaults; resumed from its last checkpoint if interrupted."""
+def trained_bank(family: str, subset: LabeledImages, run: Path, steps: int, per_class: int) -> SyntheticBank:
+    """``family`` trained on ``subset`` for ``steps`` (resumed if interrupted), and its bank."""
     if not (run / "generator" / "config.json").is_file():
         last = run / "checkpoints" / "last.ckpt"
-        synthaug.fit(subset, family, out=run, seed=0, progress_bar=False, ckpt_path=last if last.exists() else None,
-                     trainer_kwargs={"max_time": {"minutes": budget_minutes}})  # fmt: skip
-    return synthaug.load(run / "generator")
+        synthaug.fit(subset, family, out=run, seed=0, max_steps=steps, ckpt_path="last" if last.exists() else None)
+    return SyntheticBank.generate(synthaug.load(run / "generator"), path=run / "bank", per_class=per_class, seed=1)
+
+
+def arms(banks: dict[str, dict], best: str, finetune_steps: int) -> list[Arm]:
+    out = [Arm("real"), Arm("real + classic", classic=True), Arm(f"real + {best} 0.5", banks[best], ratio=0.5)]
+    out += [Arm(f"real + classic + {name} 0.5", per_seed, ratio=0.5, classic=True, against="real + classic")
+            for name, per_seed in banks.items() if name != best]  # fmt: skip
+    return out + technique_arms(best, banks[best], ratio=0.5, finetune_steps=finetune_steps)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", nargs="+", type=int, default=[10, 60], help="real images per class")
-    parser.add_argument("--families", nargs="*", default=["vae", "gan", "ddpm"])
-    parser.add_argument("--ratios", nargs="+", type=float, default=[0.25, 0.5, 1.0])
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--steps", type=int, default=1000, help="classifier steps (batch 64), the same for every arm")
-    parser.add_argument("--keep", type=float, default=0.5, help="share kept by the confidence filter (0 to skip)")
-    parser.add_argument("--keep-families", nargs="*", default=["ddpm"], help="families that get a filtered arm too")
-    parser.add_argument("--budget-minutes", type=float, default=30.0, help="wall-time cap of each generator's training")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
+    parser.add_argument("--families", nargs="+", default=["ddpm", "vae"], help="the first gets every technique")
+    parser.add_argument("--steps", nargs="+", default=[], metavar="FAMILY=N", help=f"generator steps (default {FAMILY_STEPS})")
     parser.add_argument("--bank-per-class", type=int, default=1000)
-    parser.add_argument("--generators", default="runs/benchmarks/generator_quality", help="where generators are trained")
-    parser.add_argument("--out", default="runs/fashion-mnist-low-data")
+    parser.add_argument("--classifiers", nargs="+", default=list(CLASSIFIERS), choices=CLASSIFIERS)
+    parser.add_argument("--classifier-steps", type=int, default=DEFAULT_STEPS)
+    parser.add_argument("--stage", choices=["generators", "all"], default="all", help="generators: train and sample only")
+    parser.add_argument("--part", default="1/1", help="K/N: this process does the K-th of N shares of the generators")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--out", default="runs/fashion-mnist-low-data")
+    parser.add_argument("--cache", default="runs/downstream-cache")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    steps = {**FAMILY_STEPS, **{k: int(v) for k, v in (s.split("=") for s in args.steps)}}
+    k, n = (int(x) for x in args.part.split("/"))
 
     train, test = load_fashion_mnist(split="train"), load_fashion_mnist(split="test")
-    banks: dict[str, dict[int, SyntheticBank]] = {family: {} for family in args.families}
-    for size in args.sizes:
-        subset = train.subset(size, seed=0)
-        for family in args.families:
-            run = Path(args.generators) / f"fashion-mnist-{size}" / family
-            generator = trained_generator(family, subset, run, args.budget_minutes)
-            banks[family][size] = SyntheticBank.generate(generator, path=run / "bank", per_class=args.bank_per_class, seed=1)
-
-    arms = standard_arms(banks, ratios=args.ratios)
-    if args.keep:
-        arms += [Arm(f"real + {family} 0.5 kept {args.keep:g}", per_size, ratio=0.5, keep=args.keep)
-                 for family, per_size in banks.items() if family in args.keep_families]  # fmt: skip
     out = Path(args.out)
-    report = downstream(train, test, arms=arms, sizes=args.sizes, seeds=args.seeds, steps=args.steps,
-                        cache_dir=out / "cache", out=out)  # fmt: skip
+    jobs = [(size, seed, family) for size in args.sizes for seed in args.seeds for family in args.families]
+    banks: dict[str, dict] = {family: {} for family in args.families}
+    for index, (size, seed, family) in enumerate(jobs):
+        run = out / "generators" / f"size-{size}" / f"seed-{seed}" / family
+        if args.stage == "generators" and index % n != k - 1:
+            continue
+        banks[family][(size, seed)] = trained_bank(family, train.subset(size, seed=seed), run, steps[family], args.bank_per_class)
+    if args.stage == "generators":
+        return
+
+    study_arms = arms(banks, args.families[0], finetune_steps=max(1, args.classifier_steps // 6))
+    report = downstream(train, test, arms=study_arms, sizes=args.sizes, seeds=args.seeds,
+                        classifiers=args.classifiers, steps=args.classifier_steps, cache_dir=args.cache, out=out)  # fmt: skip
     print()
     print(report.to_markdown())
     print(f"written: {out / 'downstream.md'}, {out / 'downstream.json'}, {out / 'downstream.png'}")

@@ -34,17 +34,19 @@ def test_quickstart(tmp_path):
 
 
 def test_fashion_mnist_low_data_study(fashion_root, tmp_path):
-    argv = [sys.executable, str(EXAMPLES / "fashion_mnist_low_data.py"), "--sizes", "2", "--families", "vae", "--seeds", "0",
-            "--ratios", "0.5", "--steps", "10", "--budget-minutes", "0.02", "--bank-per-class", "10",
-            "--keep-families", "vae", "--generators", str(tmp_path / "generators"), "--out", str(tmp_path / "study")]  # fmt: skip
-    run = subprocess.run(argv, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    argv = [sys.executable, str(EXAMPLES / "fashion_mnist_low_data.py"), "--sizes", "2", "--families", "vae", "--seeds", "0", "1",
+            "--steps", "vae=10", "--bank-per-class", "10", "--classifiers", "cnn", "--classifier-steps", "6",
+            "--out", str(tmp_path / "study"), "--cache", str(tmp_path / "cache")]  # fmt: skip
+    run = subprocess.run(argv, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
-    for row in ("| 2 | real |", "| 2 | real + classic |", "| 2 | real + vae 0.5 |", "| 2 | real + vae 0.5 kept 0.5 |"):
-        assert row in run.stdout
-    assert (tmp_path / "generators" / "fashion-mnist-2" / "vae" / "bank" / "manifest.json").is_file()
+    for arm in ("real", "real + classic", "real + vae 0.5", "real + classic + vae teacher", "real + classic + real copies teacher",
+                "real + classic + vae then real", "real + classic + vae filtered", "real + classic + vae mixup",
+                "real + classic + vae fading", "real + classic + vae weight 0.5"):  # fmt: skip
+        assert f"| 2 | {arm} |" in run.stdout, arm
+    assert (tmp_path / "study" / "generators" / "size-2" / "seed-1" / "vae" / "bank" / "manifest.json").is_file()
     assert (tmp_path / "study" / "downstream.png").is_file()
-    cached = {p: p.stat().st_mtime_ns for p in (tmp_path / "study" / "cache").rglob("*.json")}
-    assert len(cached) == 5  # real, classic, vae 0.5, classic + vae 0.5, kept
+    cached = {p: p.stat().st_mtime_ns for p in (tmp_path / "cache").rglob("*.json")}
+    assert len(cached) == 2 * 11
     rerun = subprocess.run(argv, capture_output=True, text=True, timeout=300, cwd=tmp_path)  # everything cached
-    assert rerun.returncode == 0 and "Trainer.fit" not in rerun.stderr + rerun.stdout
-    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "study" / "cache").rglob("*.json")} == cached
+    assert rerun.returncode == 0 and "fit vae" not in rerun.stderr
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "cache").rglob("*.json")} == cached
