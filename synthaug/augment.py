@@ -419,13 +419,12 @@ class SyntheticAugment(Dataset):
     ) -> list[tuple[torch.Tensor, int]]:
         """Items of a wrapped LabeledImages, assembled as whole tensors: the same items as its ``__getitem__``."""
         data: LabeledImages = self.dataset
-        batch = torch.empty((len(labels), *data.image_shape), dtype=torch.uint8)
-        targets = torch.empty(len(labels), dtype=torch.int64)
-        index = torch.from_numpy(sources)
-        batch[torch.from_numpy(real)] = data.images[index]
-        targets[torch.from_numpy(real)] = data.labels[index]
-        batch[torch.from_numpy(synthetic)] = images
-        targets[torch.from_numpy(synthetic)] = torch.from_numpy(labels[synthetic])
+        # Gathered real images, then the synthetic ones, put in slot order by one more gather: cheaper than
+        # writing either into place (index_put_ is several times slower than index_select on the CPU).
+        stacked = torch.cat([data.images.index_select(0, torch.from_numpy(sources)), images])
+        batch = stacked.index_select(0, torch.from_numpy(np.argsort(np.concatenate([real, synthetic]))))
+        targets = labels.copy()
+        targets[real] = self.real_labels[sources]
         return list(zip(batch.unbind(0), targets.tolist()))
 
 

@@ -43,6 +43,8 @@ from synthaug.seeding import torch_generator
 #: 2: the manifest carries a checksum of each of its fields; 1 (no checksums) still opens, with a warning
 FORMAT_VERSION = 2
 PLAN_NAME = "plan.json"
+#: banks up to this many bytes of images are read into memory on first use (per process)
+RESIDENT_BYTES = 256 * 2**20
 MANIFEST_NAME = "manifest.json"
 
 
@@ -141,6 +143,7 @@ class SyntheticBank:
         )
         self._offsets = np.cumsum([0] + [s["count"] for s in shards])
         self._images: list[np.ndarray] | None = None
+        self._resident: torch.Tensor | None = None  # every image in memory, for a bank of at most RESIDENT_BYTES
         self._selection: torch.Tensor | None = None  # positions in the files, for a view made by select()
         self._by_class = [torch.nonzero(self.labels == c).flatten() for c in range(self.num_classes)]
 
@@ -193,8 +196,18 @@ class SyntheticBank:
             ]
         return self._images
 
+    def _resident_images(self) -> torch.Tensor | None:
+        """All images as one tensor, read once, when the bank is small enough: a random batch is then one gather."""
+        if self._resident is None:
+            size = int(self._offsets[-1]) * int(np.prod(self.image_shape))
+            if size > RESIDENT_BYTES:
+                return None
+            self._resident = torch.from_numpy(np.concatenate([np.asarray(a) for a in self._shards()]) if self._shards()
+                                              else np.empty((0, *self.image_shape), np.uint8))  # fmt: skip
+        return self._resident
+
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_images": None}
+        return {**self.__dict__, "_images": None, "_resident": None}
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -225,6 +238,9 @@ class SyntheticBank:
         indices = torch.as_tensor(indices, dtype=torch.int64)
         if self._selection is not None:
             indices = self._selection[indices]
+        resident = self._resident_images()
+        if resident is not None:
+            return resident.index_select(0, indices)
         indices = np.asarray(indices)
         out = np.empty((len(indices), *self.image_shape), dtype=np.uint8)
         shards = np.searchsorted(self._offsets, indices, side="right") - 1

@@ -1,5 +1,6 @@
 """Every example runs end to end (with small budgets) as the script a user would run."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -50,3 +51,18 @@ def test_fashion_mnist_low_data_study(fashion_root, tmp_path):
     rerun = subprocess.run(argv, capture_output=True, text=True, timeout=300, cwd=tmp_path)  # everything cached
     assert rerun.returncode == 0 and "fit vae" not in rerun.stderr
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "cache").rglob("*.json")} == cached
+
+
+def test_fashion_mnist_long_tailed_study(fashion_root, tmp_path):
+    argv = [sys.executable, str(EXAMPLES / "fashion_mnist_long_tailed.py"), "--head", "12", "--imbalance", "4", "--seeds", "0",
+            "1", "--families", "vae", "--steps", "vae=5", "--bank-per-class", "12", "--classifiers", "cnn", "--classifier-steps",
+            "6", "--out", str(tmp_path / "lt"), "--cache", str(tmp_path / "cache")]  # fmt: skip
+    run = subprocess.run(argv, capture_output=True, text=True, timeout=600, cwd=EXAMPLES)
+    assert run.returncode == 0, run.stderr[-3000:]
+    for arm in ("real", "classic + logit adjustment", "classic + mixup + DRW", "classic + vae balance",
+                "classic + mixup + vae balance", "classic + logit adjustment + vae 1", "classic + vae balance teacher"):
+        assert f"| 12 | {arm} |" in run.stdout, arm
+    assert "rarest 3 acc." in run.stdout
+    report = json.loads((tmp_path / "lt" / "downstream.json").read_text())
+    counts = {tuple(r["counts"]) for r in report["runs"] if r["seed"] == 0}
+    assert len(counts) == 1 and sorted(next(iter(counts)), reverse=True)[0] == 12 and min(next(iter(counts))) == 3

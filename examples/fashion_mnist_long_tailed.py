@@ -1,0 +1,101 @@
+"""The long-tailed Fashion-MNIST study: synthetic samples for the rare classes, against the best cheap baselines.
+
+    python examples/fashion_mnist_long_tailed.py                      # everything missing, then the table and plot
+    python examples/fashion_mnist_long_tailed.py --stage generators --part 1/2 --threads 1   # half the generators
+
+Each seed draws its own long-tailed subset of the 60,000 training images: an exponential profile
+from ``--head`` images of the most frequent class down to ``head / --imbalance`` of the rarest
+(600 ... 6 by default: 1,486 images), with the order of the classes drawn from the seed. On exactly
+that subset (all classes, so the tail can borrow from the head) each generator family trains for a
+fixed number of steps and draws a bank of ``--bank-per-class`` samples per class. Then
+``synthaug.evaluation.downstream`` trains each yardstick classifier on every arm and tests it on the
+full, balanced 10,000-image test set, reporting accuracy (= balanced accuracy here), macro-F1 and
+the accuracy of the 3 rarest classes, paired by seed:
+
+* baselines (each with classic augmentation): plain, class-balanced oversampling, deferred
+  re-weighting (DRW), logit adjustment, mixup, mixup + DRW;
+* synthaug: each family's samples top every class up to the head class (``mode="balance"``), on
+  classic augmentation and on mixup; appended in the real proportions under logit adjustment; and,
+  for the first family, balance with teacher labels and with two-sided filtering.
+
+Everything is cached (generators, banks, one JSON per run); a rerun computes only what is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from synthaug.classifier import CLASSIFIERS, DEFAULT_STEPS
+from synthaug.data import LabeledImages, load_fashion_mnist
+from synthaug.evaluation import DownstreamReport, downstream, long_tail_arms, long_tail_baselines, rarest
+
+from fashion_mnist_low_data import FAMILY_STEPS, trained_bank
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--head", type=int, default=600, help="images of the most frequent class")
+    parser.add_argument("--imbalance", type=float, default=100.0, help="head / tail")
+    parser.add_argument("--profile", default="exponential", choices=("exponential", "step"))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
+    parser.add_argument("--families", nargs="+", default=["ddpm", "vae", "gan"], help="the first gets the techniques")
+    parser.add_argument("--steps", nargs="+", default=[], metavar="FAMILY=N", help=f"generator steps (default {FAMILY_STEPS})")
+    parser.add_argument("--bank-per-class", type=int, default=1000)
+    parser.add_argument("--classifiers", nargs="+", default=list(CLASSIFIERS), choices=CLASSIFIERS)
+    parser.add_argument("--full-classifiers", nargs="+", default=["cnn"], choices=CLASSIFIERS,
+                        help="classifiers that run every arm; the others run the baselines and the first family's arms")
+    parser.add_argument("--classifier-steps", type=int, default=DEFAULT_STEPS)
+    parser.add_argument("--stage", choices=["generators", "all"], default="all", help="generators: train and sample only")
+    parser.add_argument("--part", default="1/1", help="K/N: this process does the K-th of N shares of the generators")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--out", default="runs/fashion-mnist-long-tailed")
+    parser.add_argument("--cache", default="runs/downstream-cache")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    steps = {**FAMILY_STEPS, **{k: int(v) for k, v in (s.split("=") for s in args.steps)}}
+    k, n = (int(x) for x in args.part.split("/"))
+
+    train, test = load_fashion_mnist(split="train"), load_fashion_mnist(split="test")
+
+    def subset(data: LabeledImages, size: int, seed: int) -> LabeledImages:
+        return data.subset_long_tailed(size, args.imbalance, profile=args.profile, seed=seed)
+
+    out = Path(args.out)
+    jobs = [(seed, family) for seed in args.seeds for family in args.families]
+    banks: dict[str, dict] = {family: {} for family in args.families}
+    for index, (seed, family) in enumerate(jobs):
+        if args.stage == "generators" and index % n != k - 1:
+            continue
+        run = out / "generators" / f"seed-{seed}" / family
+        banks[family][(args.head, seed)] = trained_bank(family, subset(train, args.head, seed), run, steps[family],
+                                                        args.bank_per_class)  # fmt: skip
+    if args.stage == "generators":
+        return
+
+    first = args.families[0]
+    common = {"sizes": [args.head], "seeds": args.seeds, "steps": args.classifier_steps, "subsets": subset,
+              "groups": {"rarest 3": rarest(3)}, "cache_dir": args.cache}  # fmt: skip
+    every_arm = long_tail_baselines() + long_tail_arms(banks, techniques=[first])
+    runs = []
+    for classifier in args.classifiers:
+        arms = every_arm if classifier in args.full_classifiers else long_tail_baselines() + long_tail_arms({first: banks[first]})
+        runs += downstream(train, test, arms=arms, classifiers=(classifier,), **common).runs
+    settings = {"seeds": args.seeds, "steps": args.classifier_steps, "batch_size": 64, "subset_seed": None,
+                "long_tailed": {"head": args.head, "imbalance": args.imbalance, "profile": args.profile}}  # fmt: skip
+    report = DownstreamReport(list(train.class_names), len(test), settings, runs)
+    out.mkdir(parents=True, exist_ok=True)
+    report.to_json(out / "downstream.json")
+    (out / "downstream.md").write_text(report.to_markdown())
+    report.plot(out / "downstream.png")
+    report.to_json(out / "downstream.json")
+    print()
+    print(report.to_markdown())
+    print(f"written: {out / 'downstream.md'}, {out / 'downstream.json'}, {out / 'downstream.png'}")
+
+
+if __name__ == "__main__":
+    main()
