@@ -13,6 +13,7 @@ from synthaug.metrics.functional import (
     density_coverage,
     fid,
     kid,
+    knn_radii,
     memorization_ratios,
     near_copy_share,
     precision_recall,
@@ -155,3 +156,40 @@ def test_memorization(sets):
     ratios, _ = memorization_ratios(real[:250], real[250:])  # other real images: not copies
     assert float(near_copy_share(ratios)) < 0.05
     assert np.isfinite(memorization_ratios(real, fake)[0].numpy()).all()
+
+
+def _brute_force_prdc(real, fake, k_pr=3, k_dc=5):
+    def distances(a, b):
+        return torch.cdist(a, b, compute_mode="donot_use_mm_for_euclid_dist")
+
+    def radii(x, k):
+        return distances(x, x).topk(k + 1, dim=1, largest=False).values[:, k]
+
+    d = distances(real, fake)
+    r_pr, r_dc, f_pr = radii(real, k_pr), radii(real, k_dc), radii(fake, k_pr)
+    return {"precision": float((d <= r_pr[:, None]).any(0).double().mean()), "recall": float((d <= f_pr[None, :]).any(1).double().mean()),
+            "density": float((d <= r_dc[:, None]).sum(0).double().mean() / k_dc), "coverage": float((d <= r_dc[:, None]).any(1).double().mean())}  # fmt: skip
+
+
+@pytest.mark.parametrize("d", [8, 512])
+def test_float32_distances_with_exact_rechecks_equal_a_float64_computation(d):
+    """Duplicates within and across the sets put samples exactly on ball boundaries: the hardest case for float32."""
+    g = torch.Generator().manual_seed(d)
+    real = torch.randn(1200, d, generator=g, dtype=torch.float64) * 3 + 5
+    fake = torch.randn(900, d, generator=g, dtype=torch.float64) * 3 + 5.2
+    fake[:150] = real[:150]
+    real[300:320] = real[320:340]
+    ours = prdc_ours(real, fake, chunk_size=256)
+    assert {k: float(v) for k, v in ours.items()} == _brute_force_prdc(real, fake)
+    exact = torch.cdist(real, real, compute_mode="donot_use_mm_for_euclid_dist").topk(4, dim=1, largest=False).values[:, 3]
+    assert torch.allclose(knn_radii(real, 3, chunk_size=100), exact, rtol=1e-12, atol=0)
+
+
+def test_kid_in_float32_agrees_with_float64():
+    from synthaug.metrics.functional.kid import _mmd2_unbiased, _poly_kernel
+
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(800, 512, generator=g, dtype=torch.float64), torch.randn(800, 512, generator=g, dtype=torch.float64) + 0.05
+    exact = _mmd2_unbiased(*(_poly_kernel(a, b, 3, None, 1.0) for a, b in ((x, x), (y, y), (x, y))))
+    fast = float(kid(x, y, subsets=1, subset_size=800)[0])
+    assert fast == pytest.approx(float(exact), rel=1e-5)

@@ -2,8 +2,10 @@
 density and coverage (Naeem et al. 2020, https://arxiv.org/abs/2002.09797) from k-NN balls.
 
 Distances are computed in row blocks, so memory is ``chunk_size x N`` instead of the three
-``N x N`` matrices of the reference implementation. A sample lies in a ball when its distance is
-``<=`` the radius, so identical sets have precision, recall and coverage 1.
+``N x N`` matrices of the reference implementation, in float32 with an exact float64 recheck of
+every comparison that rounding could decide (see :mod:`~synthaug.metrics.functional.distances`).
+A sample lies in a ball when its distance is ``<=`` the radius, so identical sets have precision,
+recall and coverage 1.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from synthaug.metrics.functional.distances import blocked_distances, knn_radii
+from synthaug.metrics.functional.distances import Blocks, knn_radii, within
 
 
 def _check(real: Tensor, fake: Tensor, k: int) -> tuple[Tensor, Tensor]:
@@ -42,15 +44,13 @@ def prdc(
     real_in_fake_ball = torch.zeros(len(real), dtype=torch.bool)
     balls_per_fake = torch.zeros(len(fake), dtype=torch.float64)
     covered = torch.zeros(len(real), dtype=torch.bool)
-
-    def reduce(distances: Tensor, rows: slice) -> None:  # distances: (real block, all fake)
-        fake_in_real_ball.logical_or_((distances <= real_pr[rows, None]).any(0))
-        real_in_fake_ball[rows] = (distances <= fake_pr[None, :]).any(1)
-        inside = distances <= real_dc[rows, None]
+    blocks = Blocks(real, fake, chunk_size)
+    for rows, d2, tol in blocks:  # float32 squared distances: (real block, all fake)
+        fake_in_real_ball.logical_or_(within(blocks, rows, d2, tol, real_pr[rows, None]).any(0))
+        real_in_fake_ball[rows] = within(blocks, rows, d2, tol, fake_pr[None, :]).any(1)
+        inside = within(blocks, rows, d2, tol, real_dc[rows, None])
         balls_per_fake.add_(inside.sum(0))
         covered[rows] = inside.any(1)
-
-    blocked_distances(real, fake, chunk_size, reduce)
     return {
         "precision": fake_in_real_ball.double().mean(),
         "recall": real_in_fake_ball.double().mean(),
