@@ -246,6 +246,14 @@ def randn(
     return torch.randn(tuple(shape), generator=generator, device=source, dtype=dtype).to(device)
 
 
+@torch.no_grad()
+def update_ema(ema: nn.Module, live: nn.Module, decay: float) -> None:
+    """``ema = decay * ema + (1 - decay) * live`` for every parameter in one fused call; buffers are copied."""
+    torch._foreach_lerp_(list(ema.parameters()), list(live.parameters()), 1 - decay)
+    for target, source in zip(ema.buffers(), live.buffers()):
+        target.copy_(source)
+
+
 def sample_uint8(
     model: ConditionalGenerator,
     labels: torch.Tensor | Sequence[int],

@@ -20,7 +20,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
-from synthaug.generators.base import ConditionalGenerator, GeneratorConfig, Randomness, randn, register
+from synthaug.generators.base import ConditionalGenerator, GeneratorConfig, Randomness, randn, register, update_ema
 from synthaug.generators.diffusion import SOLVERS, ConditionalUNet, NoiseSchedule
 from synthaug.generators.diffusion.solvers import DDIMSolver
 
@@ -148,8 +148,7 @@ class ConditionalDDPM(ConditionalGenerator):
         decay = self.config.ema_decay
         if self.config.ema_warmup:
             decay = min(decay, (1 + step) / (10 + step))
-        for ema, live in zip(self.ema.parameters(), self.unet.parameters()):
-            ema.lerp_(live, 1 - decay)
+        update_ema(self.ema, self.unet, decay)
 
     def sample_defaults(self) -> dict[str, Any]:
         cfg = self.config

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from synthaug.generators.base import ConditionalGenerator, GeneratorConfig, Randomness, randn, register
+from synthaug.generators.base import ConditionalGenerator, GeneratorConfig, Randomness, randn, register, update_ema
 from synthaug.generators.diffaugment import POLICIES, diff_augment
 from synthaug.generators.shapes import num_halvings
 
@@ -205,10 +205,7 @@ class ConditionalGAN(ConditionalGenerator):
 
     @torch.no_grad()
     def on_train_step_end(self, step: int = 0) -> None:
-        for ema, live in zip(self.ema.parameters(), self.generator_network.parameters()):
-            ema.lerp_(live, 1 - self.config.ema_decay)
-        for ema, live in zip(self.ema.buffers(), self.generator_network.buffers()):
-            ema.copy_(live)
+        update_ema(self.ema, self.generator_network, self.config.ema_decay)
 
     @torch.no_grad()
     def sample(self, labels: Tensor | Sequence[int], *, generator: Randomness = None, **options: Any) -> Tensor:
