@@ -10,7 +10,8 @@ TINY_VAE = {"latent_dim": 8, "base_channels": 8, "max_channels": 16, "embed_dim"
 #: Tiny hyper-parameters per registered family, for tests parametrized over GENERATORS.
 TINY_DDPM = {"base_channels": 8, "channel_mults": (1, 2), "timesteps": 50, "steps": 4, "dropout": 0.0}
 TINY_GAN = {"latent_dim": 8, "generator_channels": 8, "discriminator_channels": 8, "max_channels": 16}
-TINY = {"vae": TINY_VAE, "ddpm": TINY_DDPM, "gan": TINY_GAN}
+TINY_AR = {"channels": 8, "layers": 2, "head_hidden": 8}
+TINY = {"vae": TINY_VAE, "ddpm": TINY_DDPM, "gan": TINY_GAN, "ar": TINY_AR}
 #: Trainer settings that keep test runs quiet.
 QUIET = {"progress_bar": False, "logger": False}
 

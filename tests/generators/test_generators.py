@@ -54,7 +54,7 @@ def test_sampling_classes_it_was_not_trained_on(family, labels):
 
 
 def test_unknown_family_lists_the_known_ones():
-    with pytest.raises(ValueError, match=r"unknown generator family 'stylegan'; known families: \['ddpm', 'gan', 'vae'"):
+    with pytest.raises(ValueError, match=r"unknown generator family 'stylegan'; known families: \['ar', 'ddpm', 'gan', 'vae'"):
         create("stylegan", num_classes=3, image_shape=(1, 8, 8))
 
 
