@@ -34,11 +34,11 @@ LEVELS = 256
 @dataclass
 class ARConfig(GeneratorConfig):
     #: channels of both streams
-    channels: int = 48
+    channels: int = 32
     #: gated layers; the vertical receptive field grows by one row of patches per layer
     layers: int = 6
     #: hidden units of the head that draws a patch's values
-    head_hidden: int = 96
+    head_hidden: int = 64
     #: fold p x p patches into channels; None picks 2 for images of 16 px and more, else 1
     patch_size: int | None = None
     #: default softmax temperature of sample(); below 1 sharpens, above 1 diversifies
