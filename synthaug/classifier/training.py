@@ -135,7 +135,8 @@ class ClassifierModule(L.LightningModule):
         class_weights = self.class_weights if self.global_step >= self.reweight_from else None
         loss = cross_entropy(self.model(x), target, weight, class_weights=class_weights, adjustment=self.adjustment,
                              label_smoothing=self.label_smoothing)  # fmt: skip
-        self.log("train/loss", loss.detach())
+        if self.logger is not None:  # logging costs a millisecond a step, which a study pays hundreds of thousands of times
+            self.log("train/loss", loss.detach())
         return loss
 
     def _num_classes(self, target: torch.Tensor) -> int:
@@ -149,7 +150,7 @@ class ClassifierModule(L.LightningModule):
         params = [p for p in params if p.requires_grad]
         groups = [{"params": [p for p in params if p.ndim > 1], "weight_decay": self.weight_decay},
                   {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0}]  # fmt: skip
-        optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=self.lr)
+        optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=self.lr, foreach=True)
         if self.schedule == "constant":
             return optimizer
         total = self.steps or int(self.trainer.estimated_stepping_batches)
