@@ -3,6 +3,7 @@
 from synthaug._version import __version__
 from synthaug.augment import SyntheticAugment
 from synthaug.bank import SyntheticBank
+from synthaug.compress import compress
 from synthaug.data import LabeledImages
 from synthaug.generators import GENERATORS, ConditionalGenerator
 from synthaug.io import load, save
@@ -15,6 +16,7 @@ __all__ = [
     "SyntheticAugment",
     "SyntheticBank",
     "__version__",
+    "compress",
     "fit",
     "load",
     "save",

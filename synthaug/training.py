@@ -228,6 +228,7 @@ def fit(
     progress_bar: bool = True,
     verbose: bool = False,
     trainer_kwargs: dict[str, Any] | None = None,
+    initial: ConditionalGenerator | None = None,
     **options: Any,
 ) -> ConditionalGenerator:
     """Train a class-conditional generator on ``data`` and save it to ``out/generator``.
@@ -255,6 +256,8 @@ def fit(
         progress_bar: a progress bar on stderr (one line per tenth of the run when stderr is not a terminal).
         verbose: let Lightning print its hardware banner and tips.
         trainer_kwargs: any other ``lightning.Trainer`` arguments.
+        initial: start from this generator's configuration and weights instead of a fresh one (fine-tuning,
+            as after pruning); ``family`` and ``options`` are then its own.
         **options: the family's hyper-parameters, e.g. ``latent_dim=16`` for ``"vae"``.
 
     Returns:
@@ -274,6 +277,11 @@ def fit(
         family = options.pop("generator")
     if (max_steps is not None and max_steps < 1) or (max_epochs is not None and max_epochs < 1):
         raise ValueError(f"max_steps and max_epochs must be >= 1, got {max_steps} and {max_epochs}")
+    if initial is not None:
+        if options:
+            raise ValueError(f"fit(initial=...) trains the given generator as it is; drop the options {sorted(options)}")
+        _check_fits(initial, data)
+        family, options = initial.family, {k: v for k, v in initial.config.to_dict().items() if k not in ("num_classes", "image_shape")}
     cls = get_family(family)
     if max_steps is None and max_epochs is None:
         max_steps = cls.default_steps
@@ -281,6 +289,8 @@ def fit(
     ckpt_path = _checked_resume(ckpt_path, out)
     config = cls.config_class.from_dict({"num_classes": data.num_classes, "image_shape": data.image_shape, **options})
     module = GeneratorModule(family, config.to_dict(), list(data.class_names), lr=lr, seed=seed)
+    if initial is not None:
+        module.generator.load_state_dict(initial.state_dict())
     datamodule = ImagesDataModule(data, batch_size=batch_size, seed=seed, num_workers=num_workers)
     if grid_every_n_epochs is None:
         epochs = max_epochs if max_steps is None else math.ceil(max_steps / math.ceil(len(data) / batch_size))
@@ -329,6 +339,14 @@ def fit(
         save(trained, out / "generator")
         save_image_grid(class_grid(trained, 8, seed=seed), out / "samples.png", nrow=8)
     return trained
+
+
+def _check_fits(generator: ConditionalGenerator, data: LabeledImages) -> None:
+    if tuple(generator.image_shape) != tuple(data.image_shape) or tuple(generator.class_names) != tuple(data.class_names):
+        raise ValueError(
+            f"the initial generator makes {generator.image_shape} images of classes {list(generator.class_names)[:10]}, "
+            f"the data has {data.image_shape} and {list(data.class_names)[:10]}: fine-tune on the data it was trained on"
+        )
 
 
 class UnsafeCheckpointError(ValueError):

@@ -173,3 +173,17 @@ def test_evaluate_and_benchmark_take_an_image_folder(digits, tmp_path, capsys):
             "--out", str(tmp_path / "bench")]  # fmt: skip
     assert main(argv) == 0
     assert "| 10 | real |" in capsys.readouterr().out
+
+
+def test_compress_command(tmp_path, capsys):
+    tiny = ["--set", "base_channels=16", "--set", "timesteps=50", "--set", "steps=4", "--set", "dropout=0.0"]
+    main(["fit", "--data", "digits", "--family", "ddpm", "--per-class", "10", "--max-steps", "3", "--batch-size", "25",
+          "--out", str(tmp_path / "run"), "--no-progress", *tiny])  # fmt: skip
+    argv = ["compress", str(tmp_path / "run" / "generator"), "--data", "digits", "--per-class", "10", "--prune-steps", "2",
+            "--distill-steps", "2", "--out", str(tmp_path / "fast"), "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    assert "4 -> 2 sampling steps" in capsys.readouterr().out
+    fast = synthaug.load(tmp_path / "fast" / "generator")
+    assert fast.config.steps == 2 and fast.config.block_widths is not None
+    assert main(["compress", str(tmp_path / "run" / "generator"), "--method", "prune", "--out", str(tmp_path / "x")]) == 2
+    assert "pass data=" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""The ``synthaug`` command line: ``demo``, ``fit``, ``sample``, ``evaluate`` and ``benchmark``.
+"""The ``synthaug`` command line: ``demo``, ``fit``, ``sample``, ``compress``, ``evaluate`` and ``benchmark``.
 
 Results (tables, where files went) go to stdout; progress and the per-run lines of a benchmark go
 to stderr; an error is one line on stderr and exit status 2.

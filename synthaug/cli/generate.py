@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from synthaug.bank import SyntheticBank
+from synthaug.compress import METHODS, compress, parameters
 from synthaug.cli.common import BUILTIN_DATA, family_options_help, load_data, parse_options
 from synthaug.generators import GENERATORS
 from synthaug.generators.base import sample_uint8
@@ -66,6 +67,27 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--device", default="cpu", help="torch device to sample on (default: %(default)s)")
     s.set_defaults(func=run_sample)
 
+    c = sub.add_parser("compress", help="prune and/or step-distill a saved ddpm so that it samples faster",
+                       description="Structured pruning (a share of every residual block's inner channels removed, then a "
+                                   "short fine-tune on the generator's training images) and step distillation (a student "
+                                   "that samples in 1-4 steps). The result is an ordinary saved generator.",
+                       epilog="example: synthaug compress runs/fm60/generator --data fashion-mnist --per-class 60 "
+                              "--method prune+distill --out runs/fm60-fast")  # fmt: skip
+    c.add_argument("generator", help="directory written by fit (OUT/generator); a ddpm")
+    c.add_argument("--method", default="prune+distill", choices=METHODS)
+    c.add_argument("--ratio", type=float, default=0.5, help="share of inner channels removed (default: %(default)s)")
+    c.add_argument("--prune-steps", type=int, default=1000, help="fine-tuning steps after pruning")
+    c.add_argument("--student-steps", type=int, default=2, help="sampling steps of the distilled model (1-4)")
+    c.add_argument("--distill-steps", type=int, default=1000, help="distillation training steps")
+    c.add_argument("--data", help=f"{' | '.join(BUILTIN_DATA)} | PATH: the generator's training data (pruning needs it)")
+    c.add_argument("--root", help="folder with the Fashion-MNIST IDX files (default: Debian's location)")
+    c.add_argument("--per-class", type=int, help="the stratified subset the generator was trained on (as in fit)")
+    c.add_argument("--subset-seed", type=int, default=0)
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--out", default="synthaug-compressed", help="output directory (default: %(default)s)")
+    c.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress display")
+    c.set_defaults(func=run_compress)
+
 
 def run_fit(args: argparse.Namespace) -> int:
     data = load_data(args.data, split=args.split, root=args.root, resize=args.resize)
@@ -101,4 +123,18 @@ def run_sample(args: argparse.Namespace) -> int:
         bank = SyntheticBank.generate(generator, path=args.bank, counts={c: args.per_class for c in classes}, seed=args.seed,
                                       sample_options=options, accelerator=args.device.split(":")[0])  # fmt: skip
         print(f"wrote a bank of {len(bank)} samples to {args.bank} (resumable: rerun the same command after a crash)")
+    return 0
+
+
+def run_compress(args: argparse.Namespace) -> int:
+    data = None
+    if args.data:
+        data = load_data(args.data, root=args.root)
+        data = data.subset(args.per_class, seed=args.subset_seed) if args.per_class else data
+    original = load(args.generator)
+    result = compress(original, data, method=args.method, ratio=args.ratio, prune_steps=args.prune_steps,
+                      student_steps=args.student_steps, distill_steps=args.distill_steps, out=args.out, seed=args.seed,
+                      progress_bar=args.progress)  # fmt: skip
+    print(f"{args.method}: {parameters(original):,} -> {parameters(result):,} parameters, {original.config.steps} -> "
+          f"{result.config.steps} sampling steps; saved to {Path(args.out) / 'generator'}")
     return 0

@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 from synthaug.generators.base import ConditionalGenerator, GeneratorConfig, Randomness, randn, register, update_ema
-from synthaug.generators.diffusion import SOLVERS, ConditionalUNet, NoiseSchedule
+from synthaug.generators.diffusion import SOLVERS, ConditionalUNet, NoiseSchedule, Solver
 from synthaug.generators.diffusion.solvers import DDIMSolver
 
 MAX_GUIDANCE = 20.0
@@ -52,6 +52,11 @@ class DDPMConfig(GeneratorConfig):
     #: which caps the weight of nearly clean timesteps at snr_gamma and converges faster
     loss_weighting: Literal["uniform", "min-snr"] = "uniform"
     snr_gamma: float = 5.0
+    #: how sample() spaces its timesteps ("linear" or "logsnr"); None: the sampler's own (a distilled model sets it)
+    spacing: Literal["linear", "logsnr"] | None = None
+    #: inner width of each residual block, in the UNet's order (down, middle, up); None: the block's width.
+    #: Structured pruning (synthaug.compress) sets it.
+    block_widths: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -79,6 +84,14 @@ class DDPMConfig(GeneratorConfig):
             raise ValueError(f"ema_decay must lie in (0, 1), got {self.ema_decay}")
         if self.snr_gamma <= 0:
             raise ValueError(f"snr_gamma must be > 0, got {self.snr_gamma}")
+        if self.block_widths is not None:
+            self.block_widths = tuple(int(w) for w in self.block_widths)
+            expected = ConditionalUNet.count_blocks(len(self.channel_mults), self.blocks_per_level)
+            if len(self.block_widths) != expected:
+                raise ValueError(f"block_widths needs one width per residual block ({expected}), got {len(self.block_widths)}")
+            bad = [w for w in self.block_widths if w < 8 or w % 8]
+            if bad:
+                raise ValueError(f"block widths must be multiples of 8 (GroupNorm) and at least 8, got {bad}")
         check_sampling(self.sampler, self.steps, self.guidance, self.eta, self.timesteps)
 
 
@@ -117,7 +130,7 @@ class ConditionalDDPM(ConditionalGenerator):
         self.unet = ConditionalUNet(
             config.image_shape[0], config.num_classes, base_channels=config.base_channels,
             channel_mults=config.channel_mults, blocks_per_level=config.blocks_per_level, dropout=config.dropout,
-            patch_size=config.patch_size,
+            patch_size=config.patch_size, block_widths=config.block_widths,
         )  # fmt: skip
         self.ema = copy.deepcopy(self.unet).requires_grad_(False).eval()
         self.schedule = NoiseSchedule(config.timesteps)
@@ -165,20 +178,45 @@ class ConditionalDDPM(ConditionalGenerator):
         check_sampling(sampler, steps, guidance, eta, cfg.timesteps)
         labels = self.check_labels(labels)
         solver = DDIMSolver(self.schedule, eta=eta) if sampler == "ddim" else SOLVERS[sampler](self.schedule)
-        batch = len(labels)
-        x = randn((batch, *self.image_shape), generator=generator, device=self.device)
-        guided = guidance != 1.0
-        both_labels = torch.cat([labels, torch.full_like(labels, self.null_class)]) if guided else labels
-        timesteps = self.schedule.spaced(steps, solver.spacing)
+        x = randn((len(labels), *self.image_shape), generator=generator, device=self.device)
+        timesteps = self.schedule.spaced(steps, cfg.spacing or solver.spacing)
+        return self.solve(x, labels, timesteps, solver, guidance=guidance, generator=generator).clamp(-1.0, 1.0)
+
+    def predict_x0_eps(self, x: Tensor, t: int, labels: Tensor, guidance: float = 1.0, *, network: nn.Module | None = None,
+                       clip: bool = True) -> tuple[Tensor, Tensor]:  # fmt: skip
+        """The clean-image and noise estimates at ``x`` (timestep ``t``) of ``network`` (default: the EMA UNet),
+        with classifier-free guidance (conditional and unconditional passes as one batch) when ``guidance != 1``."""
+        network = self.ema if network is None else network
+        t_batch = torch.full((len(x),), t, device=x.device, dtype=torch.int64)
+        if guidance != 1.0:
+            both = network(torch.cat([x, x]), torch.cat([t_batch, t_batch]), torch.cat([labels, torch.full_like(labels, self.null_class)]))
+            conditional, unconditional = both.chunk(2)
+            output = unconditional + guidance * (conditional - unconditional)
+        else:
+            output = network(x, t_batch, labels)
+        return self.schedule.to_x0_eps(output, x, t_batch, self.config.prediction, clip=clip)
+
+    @torch.no_grad()
+    def solve(
+        self,
+        x: Tensor,
+        labels: Tensor,
+        timesteps: Sequence[int],
+        solver: Solver,
+        *,
+        guidance: float = 1.0,
+        generator: Randomness = None,
+        record: Sequence[int] = (),
+    ) -> Tensor | tuple[Tensor, dict[int, Tensor]]:
+        """Run ``solver`` from ``x`` at ``timesteps[0]`` down through ``timesteps`` to the clean image.
+
+        With ``record``, also returns the states ``x_t`` reached at those timesteps (step distillation's targets).
+        """
+        kept = {}
         for i, t in enumerate(timesteps):
+            if t in record:
+                kept[t] = x
             s = timesteps[i + 1] if i + 1 < len(timesteps) else -1
-            t_batch = torch.full((batch,), t, device=self.device, dtype=torch.int64)
-            if guided:  # conditional and unconditional passes as one batch
-                both = self.ema(torch.cat([x, x]), torch.cat([t_batch, t_batch]), both_labels)
-                conditional, unconditional = both.chunk(2)
-                output = unconditional + guidance * (conditional - unconditional)
-            else:
-                output = self.ema(x, t_batch, labels)
-            x0, eps = self.schedule.to_x0_eps(output, x, t_batch, cfg.prediction, clip=True)
+            x0, eps = self.predict_x0_eps(x, t, labels, guidance)
             x = solver.step(x0, eps, t, s, x, generator)
-        return x.clamp(-1.0, 1.0)
+        return (x, kept) if record else x

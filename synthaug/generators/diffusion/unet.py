@@ -24,14 +24,18 @@ def timestep_embedding(t: Tensor, dim: int) -> Tensor:
 
 
 class ResBlock(nn.Module):
-    def __init__(self, in_channels: int, out_channels: int, embed_dim: int, dropout: float) -> None:
+    """``x + conv2(f(conv1(x)))`` with the embedding as scale and shift; ``hidden`` is the inner width
+    (default ``out_channels``), which structured pruning lowers."""
+
+    def __init__(self, in_channels: int, out_channels: int, embed_dim: int, dropout: float, hidden: int | None = None) -> None:
         super().__init__()
+        hidden = out_channels if hidden is None else hidden
         self.norm1 = nn.GroupNorm(8, in_channels)
-        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, padding=1)
-        self.embed = nn.Linear(embed_dim, 2 * out_channels)  # scale and shift
-        self.norm2 = nn.GroupNorm(8, out_channels)
+        self.conv1 = nn.Conv2d(in_channels, hidden, 3, padding=1)
+        self.embed = nn.Linear(embed_dim, 2 * hidden)  # scale and shift
+        self.norm2 = nn.GroupNorm(8, hidden)
         self.dropout = nn.Dropout(dropout)
-        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1)
+        self.conv2 = nn.Conv2d(hidden, out_channels, 3, padding=1)
         nn.init.zeros_(self.conv2.weight)  # each block starts as the identity
         nn.init.zeros_(self.conv2.bias)
         self.skip = nn.Conv2d(in_channels, out_channels, 1) if in_channels != out_channels else nn.Identity()
@@ -62,8 +66,10 @@ class ConditionalUNet(nn.Module):
         blocks_per_level: int = 1,
         dropout: float = 0.0,
         patch_size: int = 1,
+        block_widths: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
+        hidden = iter(block_widths) if block_widths is not None else None
         self.patch_size = patch_size
         in_channels *= patch_size**2
         embed_dim = 4 * base_channels
@@ -78,23 +84,33 @@ class ConditionalUNet(nn.Module):
         skips, width = [base_channels], base_channels
         for level, out in enumerate(widths):
             for _ in range(blocks_per_level):
-                self.down.append(ResBlock(width, out, embed_dim, dropout))
+                self.down.append(ResBlock(width, out, embed_dim, dropout, next(hidden, None) if hidden else None))
                 width = out
                 skips.append(width)
             if level < len(widths) - 1:
                 self.downsample.append(nn.Conv2d(width, width, 3, stride=2, padding=1))
                 skips.append(width)
-        self.middle = nn.ModuleList([ResBlock(width, width, embed_dim, dropout), ResBlock(width, width, embed_dim, dropout)])
+        self.middle = nn.ModuleList([ResBlock(width, width, embed_dim, dropout, next(hidden, None) if hidden else None)
+                                     for _ in range(2)])  # fmt: skip
         self.up = nn.ModuleList()
         self.upsample = nn.ModuleList()
         for level, out in reversed(list(enumerate(widths))):
             for _ in range(blocks_per_level + 1):
-                self.up.append(ResBlock(width + skips.pop(), out, embed_dim, dropout))
+                self.up.append(ResBlock(width + skips.pop(), out, embed_dim, dropout, next(hidden, None) if hidden else None))
                 width = out
             if level > 0:
                 self.upsample.append(nn.Conv2d(width, width, 3, padding=1))
         self.out = nn.Sequential(nn.GroupNorm(8, width), nn.SiLU(), nn.Conv2d(width, in_channels, 3, padding=1))
         self.levels, self.blocks_per_level = len(widths), blocks_per_level
+
+    @staticmethod
+    def count_blocks(levels: int, blocks_per_level: int) -> int:
+        """Residual blocks of a UNet: ``blocks_per_level`` down and ``blocks_per_level + 1`` up per level, and two in the middle."""
+        return levels * (2 * blocks_per_level + 1) + 2
+
+    def blocks(self) -> list[ResBlock]:
+        """The residual blocks in construction order (down, middle, up): the order of ``block_widths``."""
+        return [*self.down, *self.middle, *self.up]
 
     def forward(self, x: Tensor, t: Tensor, labels: Tensor) -> Tensor:
         emb = self.time_mlp(timestep_embedding(t, self.base_channels)) + self.class_embed(labels)  # (B, E)
