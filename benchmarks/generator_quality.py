@@ -40,6 +40,7 @@ import torch
 import synthaug
 from synthaug.bank import SyntheticBank
 from synthaug.classifier import accuracy, train_classifier
+from synthaug.compress import METHODS, compress, parameters
 from synthaug.data import LabeledImages, load_fashion_mnist
 from synthaug.evaluation import evaluate
 from synthaug.evaluation.report import feature_metrics
@@ -87,6 +88,18 @@ def train(family: str, options: dict, data: LabeledImages, run: Path, args) -> d
         seconds = timer["time_elapsed"]["train"] if timer else time.perf_counter() - start
         return {"steps": int(checkpoint["global_step"]), "seconds": float(seconds), "budget_minutes": args.budget_minutes,
                 "threads": torch.get_num_threads(), "options": options}  # fmt: skip
+
+    return cached(run / "train.json", compute)
+
+
+def compressed(method: str, teacher_run: Path, data: LabeledImages, run: Path, args) -> dict:
+    """``synthaug.compress`` of the trained ddpm (cached like a training run)."""
+    def compute() -> dict:
+        start = time.perf_counter()
+        compress(synthaug.load(teacher_run / "generator"), data, method=method, prune_steps=args.prune_steps,
+                 distill_steps=args.distill_steps, out=run, progress_bar=False)  # fmt: skip
+        steps = {"prune": args.prune_steps, "distill": args.distill_steps, "prune+distill": args.prune_steps + args.distill_steps}
+        return {"steps": steps[method], "seconds": time.perf_counter() - start, "method": method, "threads": torch.get_num_threads()}
 
     return cached(run / "train.json", compute)
 
@@ -153,16 +166,16 @@ def print_quality(results: dict, trained: dict, rates: dict, test: LabeledImages
     print(f"\nFashion-MNIST, {args.per_class} real images per class; torch threads: {torch.get_num_threads()}; "
           f"images/s at batch {args.batch}; {args.samples_per_class * 10:,} synthetic vs {len(test):,} test images; "
           f"features: {any_report['extractor']['name']} (test accuracy {any_report['extractor']['accuracy']:.1%})\n")  # fmt: skip
-    print("| generator | steps | train time | FID | KID | precision | recall | density | coverage | CAS | near-copies | "
-          "spread | images/s |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| generator | parameters | steps | train time | FID | KID | precision | recall | density | coverage | CAS | "
+          "near-copies | spread | images/s |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     floor = any_report["floor"]
-    print(f"| real floor | | | {floor['fid']:.4f} | {floor['kid']:.4f} | {floor['precision']:.3f} | {floor['recall']:.3f} | "
+    print(f"| real floor | | | | {floor['fid']:.4f} | {floor['kid']:.4f} | {floor['precision']:.3f} | {floor['recall']:.3f} | "
           f"{floor['density']:.3f} | {floor['coverage']:.3f} | {any_report['cas']['real']:.1%} | | "
           f"{spread(test.images, test.labels):.3f} | |")  # fmt: skip
     for name, r in results.items():
         o, t = r["overall"], trained[name]
-        print(f"| {name} | {t['steps']} | {t['seconds'] / 60:.1f} min | {o['fid']:.3f} | {o['kid']:.4f} | {o['precision']:.3f} | "
+        print(f"| {name} | {t['parameters'] / 1e6:.2f}M | {t['steps']} | {t['seconds'] / 60:.1f} min | {o['fid']:.3f} | {o['kid']:.4f} | {o['precision']:.3f} | "
               f"{o['recall']:.3f} | {o['density']:.3f} | {o['coverage']:.3f} | {r['cas']['synthetic']:.1%} | "
               f"{r['memorization']['near_copy_share']:.2%} | {r['spread']:.3f} | {rates[name]:.0f} |")  # fmt: skip
 
@@ -193,6 +206,9 @@ def main() -> None:
     parser.add_argument("--max-steps", type=int, default=None, help="default: each family's default_steps")
     parser.add_argument("--samples-per-class", type=int, default=1000)
     parser.add_argument("--sweep", action="store_true", help="the ddpm sampler and guidance sweeps")
+    parser.add_argument("--compress", nargs="*", default=[], choices=METHODS, help="rows for compressed copies of 'ddpm'")
+    parser.add_argument("--prune-steps", type=int, default=1000)
+    parser.add_argument("--distill-steps", type=int, default=1000)
     parser.add_argument("--sweep-per-class", type=int, default=200)
     parser.add_argument("--batch", type=int, default=128, help="labels per sample() call for throughput")
     parser.add_argument("--stage", choices=["train", "all"], default="all")
@@ -207,12 +223,18 @@ def main() -> None:
     root = Path(args.out) / f"fashion-mnist-{args.per_class}"
     specs = [parse_spec(spec) for spec in args.families]
     trained = {name: train(family, options, subset, root / name, args) for name, family, options in specs}
-    for name, _, _ in specs:
-        save_image_grid(class_grid(synthaug.load(root / name / "generator"), 10, seed=0), root / name / "grid.png", nrow=10)
+    for method in args.compress:
+        name = f"ddpm {method}"
+        trained[name] = compressed(method, root / "ddpm", subset, root / name.replace(" ", "-"), args)
+        specs.append((name, "ddpm", {}))
+    runs = {name: root / name.replace(" ", "-") for name, _, _ in specs}
+    for name, run in runs.items():
+        trained[name]["parameters"] = parameters(synthaug.load(run / "generator"))
+        save_image_grid(class_grid(synthaug.load(run / "generator"), 10, seed=0), run / "grid.png", nrow=10)
     if args.stage == "train":
         return
-    results = {name: quality(root / name, test, train_full, subset, args) for name, _, _ in specs}
-    rates = {name: throughput(synthaug.load(root / name / "generator"), args.batch) for name, _, _ in specs}
+    results = {name: quality(run, test, train_full, subset, args) for name, run in runs.items()}
+    rates = {name: throughput(synthaug.load(run / "generator"), args.batch) for name, run in runs.items()}
     print_quality(results, trained, rates, test, args)
     if args.sweep:
         print_sweep(sweep(root / next(name for name, family, _ in specs if family == "ddpm"), test, train_full, args), args)
