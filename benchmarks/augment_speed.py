@@ -50,6 +50,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--generator-steps", type=int, default=300)
+    parser.add_argument("--live", metavar="GENERATOR", help="also time training with live samples from this saved ddpm")
+    parser.add_argument("--live-steps", type=int, default=200, help="classifier steps per live-sampling run")
     args = parser.parse_args()
 
     datasets = {"digits": load_digits()}
@@ -91,6 +93,34 @@ def main() -> None:
     print("| --- | ---: | ---: |")
     for name, count, rate in live:
         print(f"| {name} | {count} | {rate:.0f} |")
+    if args.live:
+        live_training(args)
+
+
+def live_training(args) -> None:
+    """Training the yardstick classifier with fresh samples every epoch from a (compressed) ddpm sampled in 2
+    DataLoader workers, against training on the real images alone with the same loader settings."""
+    from synthaug.classifier import train_classifier
+
+    generator = synthaug.load(args.live)
+    real = load_fashion_mnist().subset(60, seed=0)
+    augmented = SyntheticAugment(real, generator, ratio=0.5, seed=0)  # a third of every batch sampled live
+    common = {"image_shape": real.image_shape, "num_classes": 10, "steps": args.live_steps, "batch_size": 64,
+              "num_workers": 2, "accelerator": "cpu"}  # fmt: skip
+    plain_times, live_times = [], []
+    for _ in range(args.repeats):
+        for dataset, times in ((real, plain_times), (augmented, live_times)):
+            start = time.perf_counter()
+            train_classifier(dataset, **common)
+            times.append(time.perf_counter() - start)
+    plain, mixed = statistics.median(plain_times), statistics.median(live_times)
+    print(f"\nLive sampling from {args.live} ({generator.config.steps} {generator.config.sampler} steps) in 2 DataLoader "
+          f"workers while the yardstick CNN trains {args.live_steps} steps at batch 64 on 600 Fashion-MNIST images "
+          f"(+ 300 fresh samples per epoch); median of {args.repeats}\n")  # fmt: skip
+    print("| training on | s | ms per step | vs real only |")
+    print("| --- | ---: | ---: | ---: |")
+    print(f"| real only | {plain:.1f} | {1000 * plain / args.live_steps:.1f} | 1.00 |")
+    print(f"| real + live samples | {mixed:.1f} | {1000 * mixed / args.live_steps:.1f} | {mixed / plain:.2f} |")
 
 
 if __name__ == "__main__":

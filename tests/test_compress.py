@@ -62,3 +62,16 @@ def test_distilled_student_samples_in_few_steps_and_learns(teacher, tmp_path):
 def test_bad_compression_requests(teacher, digits, call, match):
     with pytest.raises(ValueError, match=match):
         call(teacher, digits.subset(5, seed=0))
+
+
+def test_a_distilled_generator_feeds_synthetic_augment_live_in_two_workers(teacher, digits, tmp_path):
+    from torch.utils.data import DataLoader
+
+    from synthaug import SyntheticAugment
+
+    student = distill(teacher, student_steps=1, substeps=2, steps=2, batch_size=8, out=tmp_path, progress_bar=False)
+    real = digits.subset(6, seed=0)
+    augmented = SyntheticAugment(real, student, ratio=0.5, seed=0)
+    batches = [list(DataLoader(augmented, batch_size=16, sampler=augmented.sampler(seed=0), num_workers=w)) for w in (0, 2)]
+    assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(*batches))
+    assert sum(len(labels) for _, labels in batches[1]) == 90
