@@ -187,3 +187,15 @@ def test_compress_command(tmp_path, capsys):
     assert fast.config.steps == 2 and fast.config.block_widths is not None
     assert main(["compress", str(tmp_path / "run" / "generator"), "--method", "prune", "--out", str(tmp_path / "x")]) == 2
     assert "pass data=" in capsys.readouterr().err
+
+
+def test_a_ddpm_bank_with_sampling_options_from_the_cli(tmp_path, capsys):
+    tiny = ["--set", "base_channels=8", "--set", "timesteps=50", "--set", "steps=4", "--set", "dropout=0.0"]
+    main(["fit", "--data", "digits", "--family", "ddpm", "--per-class", "5", "--max-steps", "2", "--batch-size", "25",
+          "--out", str(tmp_path / "run"), "--no-progress", *tiny])  # fmt: skip
+    assert main(["sample", str(tmp_path / "run" / "generator"), "--per-class", "3", "--bank", str(tmp_path / "bank"),
+                 "--set-sample", "steps=3", "guidance=1.5"]) == 0  # fmt: skip
+    manifest = json.loads((tmp_path / "bank" / "manifest.json").read_text())
+    assert manifest["sample_options"] == {"steps": 3, "guidance": 1.5, "sampler": "dpm++2m", "eta": 0.0}
+    assert main(["sample", str(tmp_path / "run" / "generator"), "--png", str(tmp_path / "g.png"), "--set-sample", "temp=1"]) == 2
+    assert "its options are: eta, guidance, sampler, steps" in capsys.readouterr().err

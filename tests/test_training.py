@@ -192,3 +192,11 @@ def test_vae_learns_class_conditional_digits(digits, tmp_path):
     trained = synthaug.fit(digits, out=tmp_path / "b", max_steps=400, **QUIET, **opts)
     assert _recognised(untrained, clf) < 0.3
     assert _recognised(trained, clf) > 0.9
+
+
+def test_bf16_mixed_precision_passes_through_to_lightning_and_resumes(small, tmp_path):
+    opts = {"batch_size": 32, "precision": "bf16-mixed", "accelerator": "cpu", **QUIET, **TINY_VAE}
+    synthaug.fit(small, "vae", out=tmp_path, max_steps=3, **opts)
+    model = synthaug.fit(small, "vae", out=tmp_path, max_steps=5, ckpt_path="last", **opts)
+    assert torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 5
+    assert torch.isfinite(model.sample([0, 1])).all()

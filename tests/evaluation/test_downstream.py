@@ -272,3 +272,22 @@ def test_old_harness_module_still_imports_with_a_warning():
     with pytest.warns(FutureWarning, match="harness is deprecated"):
         harness = importlib.import_module("synthaug.evaluation.harness")
     assert harness.downstream is downstream
+
+
+def test_long_tailed_baselines_and_balance_arms_on_digits(digits, digits_bank):
+    from synthaug.evaluation import long_tail_arms, long_tail_baselines
+
+    train, test = digits.split(40, seed=0)
+
+    def subsets(data, size, seed):
+        return data.subset_long_tailed(size, 8, seed=seed)
+
+    arms = long_tail_baselines() + long_tail_arms({"vae": digits_bank}, techniques=["vae"])
+    report = downstream(train, test, arms=arms, sizes=[40], seeds=[0, 1], subsets=subsets, groups={"rarest 3": rarest(3)}, **FAST)
+    assert {r["arm"] for r in report.runs} == {a.name for a in arms}
+    counts = {tuple(r["counts"]) for r in report.runs if r["seed"] == 1}
+    assert len(counts) == 1 and max(next(iter(counts))) == 40 and min(next(iter(counts))) == 5
+    rarest_classes = [r["groups"]["rarest 3"] for r in report.runs if r["seed"] == 1][0]
+    assert sorted(next(iter(counts)))[:3] == sorted(next(iter(counts))[c] for c in rarest_classes)
+    row = report.row("classic + mixup + vae balance")
+    assert row["against"] == "classic + mixup" and "group:rarest 3" in row["vs_against"]
