@@ -32,7 +32,7 @@ from torch.utils.data import DataLoader, RandomSampler
 
 from synthaug.console import progress_callback, quiet_lightning
 from synthaug.data.labeled import LabeledImages
-from synthaug.generators.base import ConditionalGenerator, update_ema
+from synthaug.generators.base import ConditionalGenerator
 from synthaug.generators.ddpm import ConditionalDDPM
 from synthaug.generators.diffusion.solvers import DPMSolverPP2M
 from synthaug.io import load, save

@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 
 from synthaug.bank import SyntheticBank
-from synthaug.compress import METHODS, compress, parameters
 from synthaug.cli.common import BUILTIN_DATA, family_options_help, load_data, parse_options
+from synthaug.compress import METHODS, compress, parameters
 from synthaug.generators import GENERATORS
 from synthaug.generators.base import sample_uint8
 from synthaug.io import load

@@ -176,55 +176,15 @@ def evaluate(
     if synthetic.image_shape != real_test.image_shape:
         raise ValueError(f"image shapes differ: synthetic {synthetic.image_shape} vs real {real_test.image_shape}")
     memorization_set = generator_train if generator_train is not None else real_train
-    if feature_extractor is None:
-        if real_train is None:
-            raise ValueError("pass real_train= (to train the default domain-classifier features) or feature_extractor=")
-        extractor = domain_classifier(real_train, real_test=real_test, steps=feature_steps, seed=seed, cache_dir=cache_dir)
-    elif isinstance(feature_extractor, FeatureExtractor):
-        extractor = feature_extractor
-    else:
-        extractor = FeatureExtractor(feature_extractor, type(feature_extractor).__name__)
-
-    notes: list[str] = []
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        f_test, f_syn = extractor(real_test.images), extractor(synthetic.images)
-        f_train = extractor(real_train.images) if real_train is not None else None
-        overall = feature_metrics(f_test, f_syn, kid_subsets=kid_subsets, seed=seed)
-        floor = None
-        if f_train is not None:
-            # As many real training images as synthetic ones: k-NN radii and covariance estimates
-            # depend on set sizes, so a floor from a larger set would be unfairly low.
-            same_size = torch.randperm(len(f_train), generator=torch.Generator().manual_seed(seed))[: len(f_syn)]
-            floor = feature_metrics(f_test, f_train[same_size], kid_subsets=kid_subsets, seed=seed)
-        per_class = {}
-        for c, name in enumerate(real_test.class_names):
-            per_class[name] = feature_metrics(
-                f_test[real_test.labels == c], f_syn[synthetic.labels == c], kid_subsets=kid_subsets, seed=seed
-            )
-    notes += _summarise(str(w.message) for w in caught)
-
-    cas = None
-    if cas_steps:
-        kwargs = {"image_shape": real_test.image_shape, "num_classes": real_test.num_classes, "steps": cas_steps, "seed": seed}
-        cas = {"synthetic": accuracy(train_classifier(synthetic, **kwargs), real_test)}
-        if memorization_set is not None:  # the generator's own training images: what synthetic data stands in for
-            cas["real"] = accuracy(train_classifier(memorization_set, **kwargs), real_test)
-            cas["real_images"] = len(memorization_set)
-
+    extractor = _extractor(feature_extractor, real_train, real_test, feature_steps, seed, cache_dir)
+    f_test, f_syn = extractor(real_test.images), extractor(synthetic.images)
+    f_train = extractor(real_train.images) if real_train is not None else None
+    overall, floor, per_class, notes = _distances(f_test, f_syn, f_train, real_test, synthetic, kid_subsets, seed)
+    cas = _cas(synthetic, memorization_set, real_test, cas_steps, seed) if cas_steps else None
     memorization, ratios, nearest = None, None, None
     if memorization_set is not None:
         f_mem = f_train if memorization_set is real_train else extractor(memorization_set.images)
-        ratios, nearest = memorization_ratios(f_mem, f_syn)
-        memorization = {
-            "threshold": NEAR_COPY_THRESHOLD,
-            "train_size": len(memorization_set),
-            "near_copy_share": float(near_copy_share(ratios)),
-            "median_ratio": float(ratios.median()),
-            "per_class": {name: float(near_copy_share(ratios[synthetic.labels == c]))
-                          for c, name in enumerate(real_test.class_names)},  # fmt: skip
-        }
-
+        memorization, ratios, nearest = _memorization(f_mem, f_syn, synthetic, len(memorization_set))
     report = EvaluationReport(
         extractor={"name": extractor.name, "num_features": int(f_syn.shape[1]), "accuracy": extractor.accuracy},
         sizes={"real test": len(real_test), "synthetic": len(synthetic),
@@ -240,6 +200,57 @@ def evaluate(
     if out is not None:
         _write(report, Path(out), synthetic, memorization_set, ratios, nearest, seed)
     return report
+
+
+def _extractor(module: nn.Module | None, real_train: LabeledImages | None, real_test: LabeledImages, steps: int, seed: int,
+               cache_dir: str | os.PathLike | None) -> FeatureExtractor:  # fmt: skip
+    """The given feature extractor, or the domain classifier trained (cached) on ``real_train``."""
+    if module is None:
+        if real_train is None:
+            raise ValueError("pass real_train= (to train the default domain-classifier features) or feature_extractor=")
+        return domain_classifier(real_train, real_test=real_test, steps=steps, seed=seed, cache_dir=cache_dir)
+    return module if isinstance(module, FeatureExtractor) else FeatureExtractor(module, type(module).__name__)
+
+
+def _distances(f_test: Tensor, f_syn: Tensor, f_train: Tensor | None, real_test: LabeledImages, synthetic: LabeledImages,
+               kid_subsets: int, seed: int) -> tuple[dict, dict | None, dict, list[str]]:  # fmt: skip
+    """Every feature metric overall, for the real floor at the same size, and per class; warnings become notes."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        overall = feature_metrics(f_test, f_syn, kid_subsets=kid_subsets, seed=seed)
+        floor = None
+        if f_train is not None:
+            # As many real training images as synthetic ones: k-NN radii and covariance estimates
+            # depend on set sizes, so a floor from a larger set would be unfairly low.
+            same_size = torch.randperm(len(f_train), generator=torch.Generator().manual_seed(seed))[: len(f_syn)]
+            floor = feature_metrics(f_test, f_train[same_size], kid_subsets=kid_subsets, seed=seed)
+        per_class = {name: feature_metrics(f_test[real_test.labels == c], f_syn[synthetic.labels == c],
+                                           kid_subsets=kid_subsets, seed=seed)
+                     for c, name in enumerate(real_test.class_names)}  # fmt: skip
+    return overall, floor, per_class, _summarise(str(w.message) for w in caught)
+
+
+def _cas(synthetic: LabeledImages, generator_train: LabeledImages | None, real_test: LabeledImages, steps: int, seed: int) -> dict:
+    """Train on synthetic, test on real; and the same classifier on the generator's own training images."""
+    kwargs = {"image_shape": real_test.image_shape, "num_classes": real_test.num_classes, "steps": steps, "seed": seed}
+    cas: dict[str, Any] = {"synthetic": accuracy(train_classifier(synthetic, **kwargs), real_test)}
+    if generator_train is not None:  # what synthetic data stands in for
+        cas["real"] = accuracy(train_classifier(generator_train, **kwargs), real_test)
+        cas["real_images"] = len(generator_train)
+    return cas
+
+
+def _memorization(f_train: Tensor, f_syn: Tensor, synthetic: LabeledImages, train_size: int) -> tuple[dict, Tensor, Tensor]:
+    ratios, nearest = memorization_ratios(f_train, f_syn)
+    summary = {
+        "threshold": NEAR_COPY_THRESHOLD,
+        "train_size": train_size,
+        "near_copy_share": float(near_copy_share(ratios)),
+        "median_ratio": float(ratios.median()),
+        "per_class": {name: float(near_copy_share(ratios[synthetic.labels == c]))
+                      for c, name in enumerate(synthetic.class_names)},  # fmt: skip
+    }
+    return summary, ratios, nearest
 
 
 def _write(report: EvaluationReport, out: Path, synthetic: LabeledImages, train: LabeledImages | None,

@@ -169,21 +169,22 @@ class _Cache:
         self.root = Path(root) if root is not None else None
         self.models: dict[str, dict[str, torch.Tensor]] = {}
 
-    def _path(self, context: _Context, arm: Arm, suffix: str) -> Path | None:
+    def _path(self, context: _Context, arm: Arm, key: str, suffix: str) -> Path | None:
+        """One file per fingerprint, so that runs of other settings (say, other step counts) live side by side."""
         if self.root is None:
             return None
         size = context.size if context.size is not None else "all"
-        return self.root / f"size-{size}" / context.classifier / _slug(arm.name) / f"seed-{context.seed}{suffix}"
+        return self.root / f"size-{size}" / context.classifier / _slug(arm.name) / f"seed-{context.seed}-{key}{suffix}"
 
     def result(self, context: _Context, arm: Arm, key: str) -> dict[str, Any] | None:
-        path = self._path(context, arm, ".json")
+        path = self._path(context, arm, key, ".json")
         if path is None or not path.is_file():
             return None
         stored = json.loads(path.read_text())
         return stored["result"] if stored.get("fingerprint") == key else None
 
     def store(self, context: _Context, arm: Arm, key: str, settings: dict[str, Any], result: dict[str, Any]) -> None:
-        path = self._path(context, arm, ".json")
+        path = self._path(context, arm, key, ".json")
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps({"fingerprint": key, "settings": settings, "result": result}, default=str))
@@ -191,7 +192,7 @@ class _Cache:
     def store_model(self, key: str, context: _Context, arm: Arm, model: nn.Module) -> None:
         state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
         self.models[key] = state
-        path = self._path(context, arm, f"-{key}.safetensors")
+        path = self._path(context, arm, key, ".safetensors")
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             save_file(state, path)
@@ -199,7 +200,7 @@ class _Cache:
     def model(self, key: str, context: _Context, arm: Arm) -> dict[str, torch.Tensor] | None:
         if key in self.models:
             return self.models[key]
-        path = self._path(context, arm, f"-{key}.safetensors")
+        path = self._path(context, arm, key, ".safetensors")
         return load_file(path) if path is not None and path.is_file() else None
 
 

@@ -55,8 +55,9 @@ def test_incremental_sampling_matches_the_network(shape, monkeypatch):
 
 
 def test_learns_and_samples_classes(digits, tmp_path):
-    import synthaug
     from sklearn.linear_model import LogisticRegression
+
+    import synthaug
 
     model = synthaug.fit(digits, "ar", out=tmp_path, max_steps=300, batch_size=64, progress_bar=False, logger=False,
                          channels=32, layers=4, head_hidden=32)  # fmt: skip
