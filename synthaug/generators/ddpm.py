@@ -47,10 +47,10 @@ class DDPMConfig(GeneratorConfig):
     ema_decay: float = 0.999
     #: EMA decay min(ema_decay, (1 + step) / (10 + step)): early on the average follows training instead of
     #: remembering the random initialisation
-    ema_warmup: bool = False
+    ema_warmup: bool = True
     #: per-timestep loss weight: "uniform", or "min-snr" (Hang et al. 2023, https://arxiv.org/abs/2303.09556),
     #: which caps the weight of nearly clean timesteps at snr_gamma and converges faster
-    loss_weighting: Literal["uniform", "min-snr"] = "uniform"
+    loss_weighting: Literal["uniform", "min-snr"] = "min-snr"
     snr_gamma: float = 5.0
     #: how sample() spaces its timesteps ("linear" or "logsnr"); None: the sampler's own (a distilled model sets it)
     spacing: Literal["linear", "logsnr"] | None = None
