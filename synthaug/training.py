@@ -330,6 +330,8 @@ def fit(
         warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before the epoch ended")
         # A rerun or a resume writes into the run directory it finds: its checkpoints are the run's own.
         warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
+        # Resuming with another checkpoint cadence: the old cadence's callback state is simply not needed.
+        warnings.filterwarnings("ignore", message=r"Be aware that when using `ckpt_path`, callbacks used to create")
         # EMA copies of a network are frozen in eval mode on purpose.
         warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode at the start of training")
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
