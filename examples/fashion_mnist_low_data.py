@@ -7,7 +7,8 @@
 For each size (real images per class) and seed, the seed's own stratified subset of the 60,000
 training images; on exactly those images each generator family trains (``--steps``, fixed step
 counts, so results do not depend on how busy the machine is) and draws a bank of ``--bank-per-class``
-samples per class. ``synthaug.evaluation.downstream`` then trains each yardstick classifier on
+samples per class (ddpm and vae: 3,000 and 2,000 steps at 60 per class, 1,500 at 10 per class, where an
+epoch is a step). ``synthaug.evaluation.downstream`` then trains each yardstick classifier on
 every arm, pairs the arms by seed and tests on the full 10,000-image test set:
 
 * real only; real + classic augmentation (flips, shifts of up to 3 pixels): the sanity gate;
@@ -58,7 +59,8 @@ def main() -> None:
     parser.add_argument("--sizes", nargs="+", type=int, default=[10, 60], help="real images per class")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     parser.add_argument("--families", nargs="+", default=["ddpm", "vae"], help="the first gets every technique")
-    parser.add_argument("--steps", nargs="+", default=[], metavar="FAMILY=N", help=f"generator steps (default {FAMILY_STEPS})")
+    parser.add_argument("--steps", nargs="+", default=["ddpm@10=1500", "vae@10=1500"], metavar="FAMILY[@SIZE]=N",
+                        help=f"generator steps, for every size or one (default {FAMILY_STEPS}, and %(default)s)")
     parser.add_argument("--bank-per-class", type=int, default=1000)
     parser.add_argument("--classifiers", nargs="+", default=list(CLASSIFIERS), choices=CLASSIFIERS)
     parser.add_argument("--classifier-steps", type=int, default=DEFAULT_STEPS)
@@ -70,7 +72,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    steps = {**FAMILY_STEPS, **{k: int(v) for k, v in (s.split("=") for s in args.steps)}}
+    steps = {**FAMILY_STEPS, **{k: int(v) for k, v in (s.split("=") for s in args.steps)}}  # "family" or "family@size"
     k, n = (int(x) for x in args.part.split("/"))
 
     train, test = load_fashion_mnist(split="train"), load_fashion_mnist(split="test")
@@ -81,7 +83,8 @@ def main() -> None:
         run = out / "generators" / f"size-{size}" / f"seed-{seed}" / family
         if args.stage == "generators" and index % n != k - 1:
             continue
-        banks[family][(size, seed)] = trained_bank(family, train.subset(size, seed=seed), run, steps[family], args.bank_per_class)
+        n = steps.get(f"{family}@{size}", steps[family])
+        banks[family][(size, seed)] = trained_bank(family, train.subset(size, seed=seed), run, n, args.bank_per_class)
     if args.stage == "generators":
         return
 

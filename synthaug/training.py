@@ -222,6 +222,7 @@ def fit(
     precision: str | int | None = None,
     ckpt_path: str | os.PathLike | None = None,
     checkpoint_every_n_steps: int | None = None,
+    checkpoint_every_n_epochs: int | None = None,
     keep_checkpoints: int = 1,
     grid_every_n_epochs: int | None = None,
     logger: Literal["csv", "tensorboard"] | bool = "csv",
@@ -248,7 +249,8 @@ def fit(
             batch size continue exactly where the checkpoint left off, from any checkpoint: one written
             every epoch, every ``checkpoint_every_n_steps``, when the run stopped, or on Ctrl-C
             (``last.ckpt``). A checkpoint holding anything but tensors and plain values is refused.
-        checkpoint_every_n_steps: save a checkpoint every so many steps (default: every epoch).
+        checkpoint_every_n_steps, checkpoint_every_n_epochs: save a checkpoint every so many steps or epochs
+            (default: about 20 over the run, at most one an epoch; every epoch when only ``max_epochs`` is given).
         keep_checkpoints: how many periodic checkpoints to keep (``-1``: all), besides ``last.ckpt``.
         grid_every_n_epochs: write a sample grid every so many epochs (default: about 20 over the run).
         accelerator, devices, strategy, precision: passed to ``lightning.Trainer`` (e.g.
@@ -295,9 +297,13 @@ def fit(
     if grid_every_n_epochs is None:
         epochs = max_epochs if max_steps is None else math.ceil(max_steps / math.ceil(len(data) / batch_size))
         grid_every_n_epochs = max(1, epochs // 20)
+    if checkpoint_every_n_steps is None and checkpoint_every_n_epochs is None and max_steps is not None:
+        # About 20 checkpoints a run, and never more often than once an epoch (on a hundred images an epoch is a step).
+        checkpoint_every_n_steps = max(len(data) // batch_size, math.ceil(max_steps / 20), 1)
     callbacks = [
         ModelCheckpoint(dirpath=out / "checkpoints", filename="{epoch}-{step}", every_n_train_steps=checkpoint_every_n_steps,
-                        save_top_k=keep_checkpoints, save_last=True, enable_version_counter=False),
+                        every_n_epochs=checkpoint_every_n_epochs, save_top_k=keep_checkpoints, save_last=True,
+                        enable_version_counter=False),
         _SaveOnInterrupt(out / "checkpoints" / "last.ckpt"),
         _PruneCheckpoints(out / "checkpoints", keep_checkpoints),
         SampleGridCallback(out / "samples", every_n_epochs=grid_every_n_epochs, seed=seed),

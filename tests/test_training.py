@@ -41,7 +41,8 @@ def _same(a, b):
 def whole(small, tmp_path_factory):
     """16 steps in one go (6 batches of 32 per epoch), keeping every end-of-epoch checkpoint."""
     out = tmp_path_factory.mktemp("whole")
-    return synthaug.fit(small, "vae", out=out, max_steps=16, batch_size=32, keep_checkpoints=-1, **QUIET, **TINY_VAE), out
+    return synthaug.fit(small, "vae", out=out, max_steps=16, batch_size=32, checkpoint_every_n_epochs=1, keep_checkpoints=-1,
+                        **QUIET, **TINY_VAE), out  # fmt: skip
 
 
 @pytest.mark.parametrize("step", [6, 12])
@@ -88,11 +89,17 @@ def test_resume_after_ctrl_c_from_last(small, whole, tmp_path):
 
 def test_resume_prunes_the_checkpoints_the_interrupted_run_left(small, tmp_path):
     opts = {"batch_size": 32, **QUIET, **TINY_VAE}
-    synthaug.fit(small, "vae", out=tmp_path, max_steps=18, keep_checkpoints=-1, **opts)
+    synthaug.fit(small, "vae", out=tmp_path, max_steps=18, checkpoint_every_n_epochs=1, keep_checkpoints=-1, **opts)
     (early,) = glob.glob(str(tmp_path / "checkpoints" / "*-step=6.ckpt"))
-    synthaug.fit(small, "vae", out=tmp_path, max_steps=20, ckpt_path=early, keep_checkpoints=1, **opts)
+    synthaug.fit(small, "vae", out=tmp_path, max_steps=20, ckpt_path=early, checkpoint_every_n_epochs=1, keep_checkpoints=1, **opts)
     names = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
     assert names == ["epoch=3-step=20.ckpt", "last.ckpt"]
+
+
+def test_checkpoints_about_twenty_times_a_run_by_default(small, tmp_path):
+    synthaug.fit(small, "vae", out=tmp_path, max_steps=60, batch_size=32, keep_checkpoints=-1, **QUIET, **TINY_VAE)
+    steps = sorted(int(p.stem.split("step=")[1]) for p in (tmp_path / "checkpoints").glob("epoch=*.ckpt"))
+    assert steps == list(range(6, 61, 6))  # every 6 steps: an epoch, as 60 / 20 = 3 would be more often than that
 
 
 def test_nothing_to_resume_is_an_error(small, tmp_path):
