@@ -294,20 +294,8 @@ def fit(
     if initial is not None:
         module.generator.load_state_dict(initial.state_dict())
     datamodule = ImagesDataModule(data, batch_size=batch_size, seed=seed, num_workers=num_workers)
-    if grid_every_n_epochs is None:
-        epochs = max_epochs if max_steps is None else math.ceil(max_steps / math.ceil(len(data) / batch_size))
-        grid_every_n_epochs = max(1, epochs // 20)
-    if checkpoint_every_n_steps is None and checkpoint_every_n_epochs is None and max_steps is not None:
-        # About 20 checkpoints a run, and never more often than once an epoch (on a hundred images an epoch is a step).
-        checkpoint_every_n_steps = max(len(data) // batch_size, math.ceil(max_steps / 20), 1)
-    callbacks = [
-        ModelCheckpoint(dirpath=out / "checkpoints", filename="{epoch}-{step}", every_n_train_steps=checkpoint_every_n_steps,
-                        every_n_epochs=checkpoint_every_n_epochs, save_top_k=keep_checkpoints, save_last=True,
-                        enable_version_counter=False),
-        _SaveOnInterrupt(out / "checkpoints" / "last.ckpt"),
-        _PruneCheckpoints(out / "checkpoints", keep_checkpoints),
-        SampleGridCallback(out / "samples", every_n_epochs=grid_every_n_epochs, seed=seed),
-    ]  # fmt: skip
+    callbacks = _callbacks(out, len(data) // batch_size, max_steps, max_epochs, checkpoint_every_n_steps,
+                           checkpoint_every_n_epochs, keep_checkpoints, grid_every_n_epochs, seed)  # fmt: skip
     if progress_bar:
         callbacks.append(progress_callback(f"fit {family}"))
     kwargs: dict[str, Any] = {
@@ -330,16 +318,8 @@ def fit(
     }
     kwargs["callbacks"] += list((trainer_kwargs or {}).get("callbacks") or [])
     with quiet_lightning(not verbose), warnings.catch_warnings():
+        _expected_warnings()
         trainer = L.Trainer(**kwargs)
-        # ImagesDataModule resumes mid-epoch exactly (it checkpoints its position), which
-        # Lightning cannot see from the DataLoader and warns about.
-        warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before the epoch ended")
-        # A rerun or a resume writes into the run directory it finds: its checkpoints are the run's own.
-        warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
-        # Resuming with another checkpoint cadence: the old cadence's callback state is simply not needed.
-        warnings.filterwarnings("ignore", message=r"Be aware that when using `ckpt_path`, callbacks used to create")
-        # EMA copies of a network are frozen in eval mode on purpose.
-        warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode at the start of training")
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
 
     trained = module.generator.eval()
@@ -347,6 +327,47 @@ def fit(
         save(trained, out / "generator")
         save_image_grid(class_grid(trained, 8, seed=seed), out / "samples.png", nrow=8)
     return trained
+
+
+def _callbacks(
+    out: Path,
+    steps_per_epoch: int,
+    max_steps: int | None,
+    max_epochs: int | None,
+    every_n_steps: int | None,
+    every_n_epochs: int | None,
+    keep: int,
+    grid_every_n_epochs: int | None,
+    seed: int,
+) -> list[Callback]:
+    """Checkpoints (periodic, last, on Ctrl-C, pruned after a resume) and the sample grids, at their default cadences."""
+    steps_per_epoch = max(steps_per_epoch, 1)
+    if grid_every_n_epochs is None:  # about 20 grids a run
+        epochs = max_epochs if max_steps is None else math.ceil(max_steps / steps_per_epoch)
+        grid_every_n_epochs = max(1, epochs // 20)
+    if every_n_steps is None and every_n_epochs is None and max_steps is not None:
+        # About 20 checkpoints a run, and never more often than once an epoch (on a hundred images an epoch is a step).
+        every_n_steps = max(steps_per_epoch, math.ceil(max_steps / 20))
+    return [
+        ModelCheckpoint(dirpath=out / "checkpoints", filename="{epoch}-{step}", every_n_train_steps=every_n_steps,
+                        every_n_epochs=every_n_epochs, save_top_k=keep, save_last=True, enable_version_counter=False),
+        _SaveOnInterrupt(out / "checkpoints" / "last.ckpt"),
+        _PruneCheckpoints(out / "checkpoints", keep),
+        SampleGridCallback(out / "samples", every_n_epochs=grid_every_n_epochs, seed=seed),
+    ]  # fmt: skip
+
+
+def _expected_warnings() -> None:
+    """Silence the warnings fit makes Lightning give on purpose (inside a ``warnings.catch_warnings()``)."""
+    # ImagesDataModule resumes mid-epoch exactly (it checkpoints its position), which Lightning cannot
+    # see from the DataLoader and warns about.
+    warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before the epoch ended")
+    # A rerun or a resume writes into the run directory it finds: its checkpoints are the run's own.
+    warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
+    # Resuming with another checkpoint cadence: the old cadence's callback state is simply not needed.
+    warnings.filterwarnings("ignore", message=r"Be aware that when using `ckpt_path`, callbacks used to create")
+    # EMA copies of a network are frozen in eval mode on purpose.
+    warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode at the start of training")
 
 
 def _check_fits(generator: ConditionalGenerator, data: LabeledImages) -> None:
