@@ -18,6 +18,10 @@ every arm, pairs the arms by seed and tests on the full 10,000-image test set:
   a loss weight of 0.5, two stages (then a sixth of the steps on the real images, head only), two-sided
   filtering, real/synthetic mixup, and a synthetic share that fades to zero.
 
+The CNN runs every arm at every size; the ResNet (a second network, so that no conclusion rests on
+one) runs the core arms at 60 per class: real, classic, classic + ddpm, its teacher labels and their
+control, and two stages (``--full-classifiers``, ``--partial-sizes``).
+
 Everything is cached (generators with their checkpoints, banks, one JSON per run), so an
 interrupted study resumes and a rerun computes only what is missing. The runs share their cache with
 ``benchmarks/yardstick.py``.
@@ -34,7 +38,7 @@ import synthaug
 from synthaug.bank import SyntheticBank
 from synthaug.classifier import CLASSIFIERS, DEFAULT_STEPS
 from synthaug.data import LabeledImages, load_fashion_mnist
-from synthaug.evaluation import Arm, downstream, technique_arms
+from synthaug.evaluation import Arm, DownstreamReport, downstream, technique_arms
 
 FAMILY_STEPS = {"vae": 2000, "ddpm": 3000, "gan": 6000}
 
@@ -63,6 +67,10 @@ def main() -> None:
                         help=f"generator steps, for every size or one (default {FAMILY_STEPS}, and %(default)s)")
     parser.add_argument("--bank-per-class", type=int, default=1000)
     parser.add_argument("--classifiers", nargs="+", default=list(CLASSIFIERS), choices=CLASSIFIERS)
+    parser.add_argument("--full-classifiers", nargs="+", default=["cnn"], choices=CLASSIFIERS,
+                        help="classifiers that run every arm at every size; the others run the core arms (real, classic, "
+                             "classic + the first family, its teacher labels and their control, two stages) at --partial-sizes")
+    parser.add_argument("--partial-sizes", nargs="+", type=int, default=[60])
     parser.add_argument("--classifier-steps", type=int, default=DEFAULT_STEPS)
     parser.add_argument("--stage", choices=["generators", "all"], default="all", help="generators: train and sample only")
     parser.add_argument("--part", default="1/1", help="K/N: this process does the K-th of N shares of the generators")
@@ -88,9 +96,25 @@ def main() -> None:
     if args.stage == "generators":
         return
 
-    study_arms = arms(banks, args.families[0], finetune_steps=max(1, args.classifier_steps // 6))
-    report = downstream(train, test, arms=study_arms, sizes=args.sizes, seeds=args.seeds,
-                        classifiers=args.classifiers, steps=args.classifier_steps, cache_dir=args.cache, out=out)  # fmt: skip
+    best = args.families[0]
+    every = arms(banks, best, finetune_steps=max(1, args.classifier_steps // 6))
+    core = {"real", "real + classic", f"real + classic + {best}", f"real + classic + {best} teacher",
+            "real + classic + real copies teacher", f"real + classic + {best} then real"}  # fmt: skip
+    runs = []
+    for classifier in args.classifiers:
+        full = classifier in args.full_classifiers
+        sizes = args.sizes if full else [size for size in args.sizes if size in args.partial_sizes]
+        chosen = every if full else [arm for arm in every if arm.name in core]
+        if sizes:
+            runs += downstream(train, test, arms=chosen, sizes=sizes, seeds=args.seeds, classifiers=(classifier,),
+                               steps=args.classifier_steps, cache_dir=args.cache).runs  # fmt: skip
+    report = DownstreamReport(list(train.class_names), len(test), {"seeds": args.seeds, "steps": args.classifier_steps,
+                                                                    "batch_size": 64, "subset_seed": None}, runs)  # fmt: skip
+    out.mkdir(parents=True, exist_ok=True)
+    report.to_json(out / "downstream.json")
+    (out / "downstream.md").write_text(report.to_markdown())
+    report.plot(out / "downstream.png")
+    report.to_json(out / "downstream.json")
     print()
     print(report.to_markdown())
     print(f"written: {out / 'downstream.md'}, {out / 'downstream.json'}, {out / 'downstream.png'}")
