@@ -18,6 +18,10 @@ the accuracy of the 3 rarest classes, paired by seed:
   classic augmentation and on mixup; appended in the real proportions under logit adjustment; and,
   for the first family, balance with teacher labels and with two-sided filtering.
 
+ddpm and vae train on every seed's subset; gan and ar, slower to train on two CPU cores, on the first
+three (``--all-seed-families``, ``--few-seeds``); their rows pair with the baselines on those seeds.
+The CNN runs every arm; the ResNet runs the baselines and the first family's balance arms.
+
 Everything is cached (generators, banks, one JSON per run); a rerun computes only what is missing.
 """
 
@@ -27,12 +31,11 @@ import argparse
 from pathlib import Path
 
 import torch
+from fashion_mnist_low_data import FAMILY_STEPS, trained_bank
 
 from synthaug.classifier import CLASSIFIERS, DEFAULT_STEPS
 from synthaug.data import LabeledImages, load_fashion_mnist
 from synthaug.evaluation import DownstreamReport, downstream, long_tail_arms, long_tail_baselines, rarest
-
-from fashion_mnist_low_data import FAMILY_STEPS, trained_bank
 
 
 def main() -> None:
@@ -41,7 +44,9 @@ def main() -> None:
     parser.add_argument("--imbalance", type=float, default=100.0, help="head / tail")
     parser.add_argument("--profile", default="exponential", choices=("exponential", "step"))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
-    parser.add_argument("--families", nargs="+", default=["ddpm", "vae", "gan"], help="the first gets the techniques")
+    parser.add_argument("--families", nargs="+", default=["ddpm", "vae", "gan", "ar"], help="the first gets the techniques")
+    parser.add_argument("--all-seed-families", nargs="+", default=["ddpm", "vae"], help="families trained for every seed")
+    parser.add_argument("--few-seeds", nargs="+", type=int, default=[0, 1, 2], help="the other families' seeds")
     parser.add_argument("--steps", nargs="+", default=[], metavar="FAMILY=N", help=f"generator steps (default {FAMILY_STEPS})")
     parser.add_argument("--bank-per-class", type=int, default=1000)
     parser.add_argument("--classifiers", nargs="+", default=list(CLASSIFIERS), choices=CLASSIFIERS)
@@ -65,7 +70,10 @@ def main() -> None:
         return data.subset_long_tailed(size, args.imbalance, profile=args.profile, seed=seed)
 
     out = Path(args.out)
-    jobs = [(seed, family) for seed in args.seeds for family in args.families]
+    def seeds_of(family: str) -> list[int]:
+        return args.seeds if family in args.all_seed_families else [s for s in args.seeds if s in args.few_seeds]
+
+    jobs = [(seed, family) for seed in args.seeds for family in args.families if seed in seeds_of(family)]
     banks: dict[str, dict] = {family: {} for family in args.families}
     for index, (seed, family) in enumerate(jobs):
         if args.stage == "generators" and index % n != k - 1:
@@ -77,13 +85,18 @@ def main() -> None:
         return
 
     first = args.families[0]
-    common = {"sizes": [args.head], "seeds": args.seeds, "steps": args.classifier_steps, "subsets": subset,
-              "groups": {"rarest 3": rarest(3)}, "cache_dir": args.cache}  # fmt: skip
-    every_arm = long_tail_baselines() + long_tail_arms(banks, techniques=[first])
-    runs = []
+    common = {"sizes": [args.head], "steps": args.classifier_steps, "subsets": subset, "groups": {"rarest 3": rarest(3)},
+              "cache_dir": args.cache}  # fmt: skip
+    runs: dict[tuple, dict] = {}
     for classifier in args.classifiers:
-        arms = every_arm if classifier in args.full_classifiers else long_tail_baselines() + long_tail_arms({first: banks[first]})
-        runs += downstream(train, test, arms=arms, classifiers=(classifier,), **common).runs
+        chosen = args.families if classifier in args.full_classifiers else [first]
+        for seeds in dict.fromkeys(tuple(seeds_of(family)) for family in chosen):  # families trained for the same seeds
+            families = [f for f in chosen if tuple(seeds_of(f)) == seeds]
+            arms = long_tail_baselines() + long_tail_arms({f: banks[f] for f in families},
+                                                          techniques=[first] if classifier in args.full_classifiers else [])
+            for run in downstream(train, test, arms=arms, seeds=list(seeds), classifiers=(classifier,), **common).runs:
+                runs[(run["classifier"], run["arm"], run["seed"])] = run  # baselines run once, cached, whatever the call
+    runs = list(runs.values())
     settings = {"seeds": args.seeds, "steps": args.classifier_steps, "batch_size": 64, "subset_seed": None,
                 "long_tailed": {"head": args.head, "imbalance": args.imbalance, "profile": args.profile}}  # fmt: skip
     report = DownstreamReport(list(train.class_names), len(test), settings, runs)
