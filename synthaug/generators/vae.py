@@ -33,7 +33,7 @@ class VAEConfig(GeneratorConfig):
     #: nats per latent dimension that cost nothing (free bits, Kingma et al. 2016, https://arxiv.org/abs/1606.04934):
     #: the KL of each dimension, averaged over the batch, counts only above this floor, so the decoder cannot
     #: leave the latent code unused and draw one image per class from the label alone (posterior collapse)
-    free_bits: float = 0.0
+    free_bits: float = 1.0
     #: scale of the prior noise at sampling time; < 1 trades diversity for sharper samples.
     temperature: float = 1.0
 
