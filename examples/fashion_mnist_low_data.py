@@ -40,7 +40,7 @@ from synthaug.classifier import CLASSIFIERS, DEFAULT_STEPS
 from synthaug.data import LabeledImages, load_fashion_mnist
 from synthaug.evaluation import Arm, DownstreamReport, downstream, technique_arms
 
-FAMILY_STEPS = {"vae": 2000, "ddpm": 3000, "gan": 6000}
+FAMILY_STEPS = {"vae": 2000, "ddpm": 3000, "gan": 6000, "ar": 3000}
 
 
 def trained_bank(family: str, subset: LabeledImages, run: Path, steps: int, per_class: int) -> SyntheticBank:
