@@ -91,8 +91,8 @@ def main() -> None:
         run = out / "generators" / f"size-{size}" / f"seed-{seed}" / family
         if args.stage == "generators" and index % n != k - 1:
             continue
-        n = steps.get(f"{family}@{size}", steps[family])
-        banks[family][(size, seed)] = trained_bank(family, train.subset(size, seed=seed), run, n, args.bank_per_class)
+        family_steps = steps.get(f"{family}@{size}", steps[family])
+        banks[family][(size, seed)] = trained_bank(family, train.subset(size, seed=seed), run, family_steps, args.bank_per_class)
     if args.stage == "generators":
         return
 
