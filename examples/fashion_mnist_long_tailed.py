@@ -100,11 +100,7 @@ def main() -> None:
     settings = {"seeds": args.seeds, "steps": args.classifier_steps, "batch_size": 64, "subset_seed": None,
                 "long_tailed": {"head": args.head, "imbalance": args.imbalance, "profile": args.profile}}  # fmt: skip
     report = DownstreamReport(list(train.class_names), len(test), settings, runs)
-    out.mkdir(parents=True, exist_ok=True)
-    report.to_json(out / "downstream.json")
-    (out / "downstream.md").write_text(report.to_markdown())
-    report.plot(out / "downstream.png")
-    report.to_json(out / "downstream.json")
+    report.save(out)
     print()
     print(report.to_markdown())
     print(f"written: {out / 'downstream.md'}, {out / 'downstream.json'}, {out / 'downstream.png'}")

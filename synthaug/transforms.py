@@ -42,6 +42,18 @@ def _like(output: torch.Tensor, reference: Any) -> Any:
     return output
 
 
+def _unpack(inputs: tuple[Any, ...], who: str, what: str) -> tuple[Any, Any, Any]:
+    """``(structure, image(s), label(s))`` from ``t(a, b)``, ``t((a, b))``, ``t([a, b])`` or ``t({"image": a, "label": b})``."""
+    structure = inputs[0] if len(inputs) == 1 else inputs
+    if isinstance(structure, Mapping):
+        if IMAGE_KEY not in structure or LABEL_KEY not in structure:
+            raise TypeError(f"a dict {what} needs {IMAGE_KEY!r} and {LABEL_KEY!r} entries, got {sorted(structure)}")
+        return structure, structure[IMAGE_KEY], structure[LABEL_KEY]
+    if isinstance(structure, (tuple, list)) and len(structure) == 2:
+        return structure, structure[0], structure[1]
+    raise TypeError(f"{who} takes (image, label): call it as t(a, b), t((a, b)) or t({{'image': a, 'label': b}})")
+
+
 class _SyntheticTransform:
     def __init__(self, source: Source, *, seed: int, normalize: tuple[Sequence[float], Sequence[float]] | None) -> None:
         self.source = as_source(source)
@@ -100,16 +112,7 @@ class SyntheticReplace(_SyntheticTransform):
         return _like(fmt.convert(synthetic), image)
 
     def __call__(self, *inputs: Any) -> Any:
-        sample = inputs[0] if len(inputs) == 1 else inputs
-        if isinstance(sample, Mapping):
-            if IMAGE_KEY not in sample or LABEL_KEY not in sample:
-                raise TypeError(f"a dict sample needs {IMAGE_KEY!r} and {LABEL_KEY!r} entries, got {sorted(sample)}")
-            image, label = sample[IMAGE_KEY], sample[LABEL_KEY]
-        elif isinstance(sample, (tuple, list)) and len(sample) == 2:
-            image, label = sample
-        else:
-            raise TypeError("SyntheticReplace takes (image, label): call it as t(image, label), t((image, label)) "
-                            "or t({'image': ..., 'label': ...})")  # fmt: skip
+        sample, image, label = _unpack(inputs, "SyntheticReplace", "sample")
         index = label_to_int(label, "SyntheticReplace")
         check_classes(self.source, [index], "the label")
         out = self.apply(image, index, self.draw_params(index))
@@ -235,16 +238,7 @@ class SyntheticMix(_SyntheticTransform):
         return images, targets, mask
 
     def __call__(self, *inputs: Any, generator: torch.Generator | None = None) -> Any:
-        batch = inputs[0] if len(inputs) == 1 else inputs
-        if isinstance(batch, Mapping):
-            if IMAGE_KEY not in batch or LABEL_KEY not in batch:
-                raise TypeError(f"a dict batch needs {IMAGE_KEY!r} and {LABEL_KEY!r} entries, got {sorted(batch)}")
-            images, labels = batch[IMAGE_KEY], batch[LABEL_KEY]
-        elif isinstance(batch, (tuple, list)) and len(batch) == 2:
-            images, labels = batch
-        else:
-            raise TypeError("SyntheticMix takes (images, labels): call it as mix(images, labels), mix((images, labels)) "
-                            "or mix({'image': ..., 'label': ...})")  # fmt: skip
+        batch, images, labels = _unpack(inputs, "SyntheticMix", "batch")
         if self.synthetic_weight != 1.0 and not isinstance(batch, Mapping):
             raise ValueError("synthetic_weight needs a dict batch ({'image': ..., 'label': ...}): the weights travel in its 'weight' entry")
         self._check(images, labels)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 from dataclasses import asdict, dataclass, field
@@ -70,6 +71,18 @@ class DownstreamReport:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(self.to_dict(), indent=2))
         return path
+
+    def save(self, out: str | os.PathLike) -> Path:
+        """Write ``downstream.json``, ``downstream.md`` and, with matplotlib, ``downstream.png`` to ``out``."""
+        out = Path(out)
+        self.to_json(out / "downstream.json")
+        (out / "downstream.md").write_text(self.to_markdown())
+        try:
+            self.plot(out / "downstream.png")
+        except ImportError as err:
+            logging.getLogger(__name__).info("no plot: %s", err)
+        self.to_json(out / "downstream.json")  # with the figure's path
+        return out
 
     def row(self, arm: str, *, size: int | None = None, classifier: str | None = None) -> dict[str, Any]:
         """The summary row of ``arm`` (at ``size`` and for ``classifier`` when there are several)."""

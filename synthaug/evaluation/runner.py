@@ -303,7 +303,7 @@ def downstream(
                 "classifiers": list(named), "teacher_arm": teacher_arm, "test": len(real_test)}  # fmt: skip
     report = DownstreamReport(list(real_train.class_names), len(real_test), settings, runs)
     if out is not None:
-        _write(report, Path(out))
+        report.save(out)
     return report
 
 
@@ -342,13 +342,3 @@ def _load(context: _Context, state: dict[str, torch.Tensor]) -> nn.Module:
     model = context.factory() if callable(context.factory) else make_classifier(context.factory, shape, k)
     model.load_state_dict(state)
     return model.eval()
-
-
-def _write(report: DownstreamReport, out: Path) -> None:
-    report.to_json(out / "downstream.json")
-    (out / "downstream.md").write_text(report.to_markdown())
-    try:
-        report.plot(out / "downstream.png")
-    except ImportError as err:
-        logger.info("no plot: %s", err)
-    report.to_json(out / "downstream.json")  # with the figure's path
