@@ -15,10 +15,15 @@ def mixup(
     images: torch.Tensor, targets: torch.Tensor, other_images: torch.Tensor, other_targets: torch.Tensor, lam: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``lam * (images, targets) + (1 - lam) * (other_images, other_targets)``, one ``lam`` per row;
-    targets are ``(B, num_classes)`` probabilities."""
+    targets are ``(B, num_classes)`` probabilities. Images blend in float32 and come back in their own dtype
+    (rounded for integer images, so uint8 stays uint8)."""
     shape = (-1,) + (1,) * (images.ndim - 1)
-    weight = lam.view(shape).to(images.dtype)
-    return weight * images + (1 - weight) * other_images, lam[:, None] * targets + (1 - lam[:, None]) * other_targets
+    weight = lam.view(shape).to(device=images.device, dtype=torch.float32)
+    mixed = weight * images.float() + (1 - weight) * other_images.float()
+    if not images.is_floating_point():
+        mixed = mixed.round().clamp(torch.iinfo(images.dtype).min, torch.iinfo(images.dtype).max)
+    lam = lam.to(targets)
+    return mixed.to(images.dtype), lam[:, None] * targets + (1 - lam[:, None]) * other_targets
 
 
 def beta_weights(alpha: float, n: int, generator: torch.Generator) -> torch.Tensor:

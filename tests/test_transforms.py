@@ -160,3 +160,15 @@ def test_mix_mixup_blends_real_and_synthetic(digits, digits_bank):
     untouched[where] = False
     assert torch.equal(out[untouched], images[untouched]) and torch.allclose(targets.sum(1), torch.ones(16))
     assert torch.allclose(targets[where].gather(1, labels[where, None]).squeeze(1), lam + (1 - lam) * (params["classes"] == labels[where]))
+
+
+def test_mix_mixup_blends_uint8_batches_too(digits, digits_bank):
+    images, labels = digits.images[:16], digits.labels[:16]
+    mix = SyntheticMix(digits_bank, ratio=1.0, mode="mixup", alpha=0.4)
+    params = mix.draw_params(labels, torch.Generator().manual_seed(1))
+    out, targets, _ = mix.apply(images, labels, params)
+    lam = params["lam"][:, None, None, None]
+    assert out.dtype == torch.uint8
+    blended = out[params["where"]].float()
+    assert torch.allclose(blended, (lam * images[params["where"]].float() + (1 - lam) * params["images"].float()), atol=0.5)
+    assert not torch.equal(out[params["where"]], params["images"])  # not simply replaced
