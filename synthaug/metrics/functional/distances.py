@@ -4,8 +4,8 @@ Distances are computed ``chunk_size`` rows at a time, so memory is ``chunk_size 
 ``N x N``. The k-NN metrics need exact comparisons (is this sample inside that ball?), but the bulk
 of the work can run in float32: squared distances come from a float32 matrix product, which is
 several times faster than float64 on a CPU, and every decision that float32 rounding could flip
-(a distance within a small tolerance of the radius it is compared with, or a neighbour that could
-swap ranks with the k-th) is recomputed exactly in float64. The results equal a float64
+(a distance within the worst-case rounding bound of the radius it is compared with, or a neighbour
+that could swap ranks with the k-th) is recomputed exactly in float64. The results equal a float64
 computation's.
 """
 
@@ -16,8 +16,8 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
-#: relative tolerance on float32 squared distances: far above float32 rounding of a d <= 4096 product
-TOLERANCE = 1e-5
+#: float32 unit roundoff: a length-d dot product is off by at most d * UNIT * |x| |y| (worst case, any summation order)
+UNIT = 2.0**-24
 #: extra neighbours kept as candidates beyond the k-th, before the exact recheck
 MARGIN = 8
 
@@ -37,14 +37,16 @@ class Blocks:
         self.rows, self.cols, self.chunk_size = rows, cols, chunk_size
         self.rows32, self.cols32 = rows.float(), cols.float()
         self.row_norms, self.col_norms = rows.square().sum(1), cols.square().sum(1)  # float64
-
+        # |x|^2 + |y|^2 - 2 x.y: the product's worst-case error, d * UNIT * |x| |y| <= d * UNIT * (|x|^2 + |y|^2) / 2,
+        # plus the norms' and the sum's own rounding; doubled for safety
+        self.tolerance = 2 * (rows.shape[1] + 4) * UNIT
     def __iter__(self):
-        cols_norms32 = self.col_norms.float()
+        row_norms32, col_norms32 = self.row_norms.float(), self.col_norms.float()
         for start in range(0, len(self.rows), self.chunk_size):
             block = slice(start, start + self.chunk_size)
-            d2 = (self.row_norms[block].float()[:, None] + cols_norms32[None, :]).addmm_(self.rows32[block], self.cols32.T, alpha=-2)
-            tol = TOLERANCE * (self.row_norms[block][:, None] + self.col_norms[None, :]) + 1e-30
-            yield block, d2, tol  # (B, N) float32 estimate, (B, N) float64 bound on its error
+            base = row_norms32[block][:, None] + col_norms32[None, :]
+            d2 = base.addmm(self.rows32[block], self.cols32.T, alpha=-2)
+            yield block, d2, base.mul_(self.tolerance).add_(1e-30)  # (B, N) float32 estimate, (B, N) bound on its error
 
     def exact(self, row_index: Tensor, col_index: Tensor) -> Tensor:
         """Exact float64 squared distances between ``rows[row_index]`` and ``cols[col_index]`` (matching shapes)."""
@@ -54,10 +56,9 @@ class Blocks:
 def within(blocks: Blocks, block: slice, d2: Tensor, tol: Tensor, radii: Tensor) -> Tensor:
     """``exact distance <= radii`` for one block (``radii`` broadcasts against ``(B, N)``), decided in float32
     where rounding cannot change the answer and recomputed exactly where it could."""
-    radii2 = radii.square()
-    estimate = d2.double()
-    inside = estimate <= radii2
-    unsure = (estimate - radii2).abs() <= tol
+    radii2 = radii.square().float()  # float32 rounding (~1e-7 relative) is far inside the tolerance band
+    inside = d2 <= radii2
+    unsure = (d2 - radii2).abs() <= tol
     if unsure.any():
         r, c = unsure.nonzero(as_tuple=True)
         # Distances, not squares, as the radii are: a duplicate of a ball's k-th neighbour then lies exactly on it.
@@ -79,7 +80,7 @@ def knn_radii(features: Tensor, k: int | Sequence[int], *, chunk_size: int = 102
         rows = torch.arange(block.start, block.start + len(d2))[:, None].expand_as(candidates.indices)
         exact, order = blocks.exact(rows, candidates.indices).sort(dim=1)
         # Any sample outside the candidates lies at least (last candidate's estimate - tolerance) away.
-        last = candidates.values[:, -1].double() - tol.max(1).values
+        last = candidates.values[:, -1].double() - tol.max(1).values.double()
         safe = (exact[:, max(ks)] <= last) | (count == n)
         for bad in (~safe).nonzero().flatten().tolist():  # rare: recompute the whole row exactly
             row = block.start + bad
