@@ -45,7 +45,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--ablation-steps", type=int, nargs=2, default=[1000, DEFAULT_STEPS], metavar=("OLD", "NEW"))
     parser.add_argument("--per-class", type=int, default=60)
-    parser.add_argument("--cnn-steps", type=int, nargs="+", default=[500, 1000, 2000, DEFAULT_STEPS, 5000])
+    parser.add_argument("--cnn-steps", type=int, nargs="+", default=[500, 1000, 2000, DEFAULT_STEPS])
     parser.add_argument("--resnet-steps", type=int, nargs="+", default=[1000, DEFAULT_STEPS])
     parser.add_argument("--cache", default="runs/downstream-cache")
     parser.add_argument("--threads", type=int, default=None)

@@ -18,9 +18,10 @@ every arm, pairs the arms by seed and tests on the full 10,000-image test set:
   a loss weight of 0.5, two stages (then a sixth of the steps on the real images, head only), two-sided
   filtering, real/synthetic mixup, and a synthetic share that fades to zero.
 
-The CNN runs every arm at every size; the ResNet (a second network, so that no conclusion rests on
-one) runs the core arms at 60 per class: real, classic, classic + ddpm, its teacher labels and their
-control, and two stages (``--full-classifiers``, ``--partial-sizes``).
+The CNN runs every arm at 60 per class, and at 10 per class the core arms (real, classic, classic +
+ddpm, its teacher labels and their control, two stages) and classic + vae; the ResNet (a second
+network, so that no conclusion rests on one) runs the core arms at 60 per class
+(``--full-classifiers``, ``--full-sizes``, ``--partial-sizes``).
 
 Everything is cached (generators with their checkpoints, banks, one JSON per run), so an
 interrupted study resumes and a rerun computes only what is missing. The runs share their cache with
@@ -68,8 +69,10 @@ def main() -> None:
     parser.add_argument("--bank-per-class", type=int, default=1000)
     parser.add_argument("--classifiers", nargs="+", default=list(CLASSIFIERS), choices=CLASSIFIERS)
     parser.add_argument("--full-classifiers", nargs="+", default=["cnn"], choices=CLASSIFIERS,
-                        help="classifiers that run every arm at every size; the others run the core arms (real, classic, "
-                             "classic + the first family, its teacher labels and their control, two stages) at --partial-sizes")
+                        help="classifiers that run every arm at --full-sizes and the core arms (real, classic, classic + "
+                             "the first family, its teacher labels and their control, two stages) plus the other families "
+                             "at the other sizes; the rest run the core arms at --partial-sizes")
+    parser.add_argument("--full-sizes", nargs="+", type=int, default=[60])
     parser.add_argument("--partial-sizes", nargs="+", type=int, default=[60])
     parser.add_argument("--classifier-steps", type=int, default=DEFAULT_STEPS)
     parser.add_argument("--stage", choices=["generators", "all"], default="all", help="generators: train and sample only")
@@ -100,13 +103,17 @@ def main() -> None:
     every = arms(banks, best, finetune_steps=max(1, args.classifier_steps // 6))
     core = {"real", "real + classic", f"real + classic + {best}", f"real + classic + {best} teacher",
             "real + classic + real copies teacher", f"real + classic + {best} then real"}  # fmt: skip
+    families = {f"real + classic + {family} 0.5" for family in args.families[1:]}
     runs = []
     for classifier in args.classifiers:
-        full = classifier in args.full_classifiers
-        sizes = args.sizes if full else [size for size in args.sizes if size in args.partial_sizes]
-        chosen = every if full else [arm for arm in every if arm.name in core]
-        if sizes:
-            runs += downstream(train, test, arms=chosen, sizes=sizes, seeds=args.seeds, classifiers=(classifier,),
+        for size in args.sizes:
+            if classifier in args.full_classifiers and size in args.full_sizes:
+                chosen = every
+            elif classifier in args.full_classifiers or size in args.partial_sizes:
+                chosen = [arm for arm in every if arm.name in core | (families if classifier in args.full_classifiers else set())]
+            else:
+                continue
+            runs += downstream(train, test, arms=chosen, sizes=[size], seeds=args.seeds, classifiers=(classifier,),
                                steps=args.classifier_steps, cache_dir=args.cache).runs  # fmt: skip
     report = DownstreamReport(list(train.class_names), len(test), {"seeds": args.seeds, "steps": args.classifier_steps,
                                                                     "batch_size": 64, "subset_seed": None}, runs)  # fmt: skip

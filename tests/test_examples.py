@@ -36,7 +36,7 @@ def test_quickstart(tmp_path):
 
 def test_fashion_mnist_low_data_study(fashion_root, tmp_path):
     argv = [sys.executable, str(EXAMPLES / "fashion_mnist_low_data.py"), "--sizes", "2", "--families", "vae", "--seeds", "0", "1",
-            "--steps", "vae=10", "--bank-per-class", "10", "--classifiers", "cnn", "--classifier-steps", "6",
+            "--steps", "vae=10", "--bank-per-class", "10", "--classifiers", "cnn", "--full-sizes", "2", "--classifier-steps", "6",
             "--out", str(tmp_path / "study"), "--cache", str(tmp_path / "cache")]  # fmt: skip
     run = subprocess.run(argv, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
