@@ -1,6 +1,7 @@
 """Quality of generators trained on a few Fashion-MNIST images per class, and the ddpm sampler sweep.
 
     python benchmarks/generator_quality.py                        # train what is missing, then the tables
+    python benchmarks/generator_quality.py --families vae gan ddpm ar --steps ar=20000 --compress prune distill prune+distill --sweep
     python benchmarks/generator_quality.py --stage train --families gan --threads 2   # one family, e.g. in the background
     python benchmarks/generator_quality.py --families ddpm "ddpm-minsnr=ddpm:loss_weighting=min-snr,ema_warmup=true" \\
         --max-steps 3000 --out runs/benchmarks/ddpm-recipe      # an A/B of training recipes at equal steps
@@ -77,11 +78,11 @@ def cached(path: Path, compute) -> dict:
     return result
 
 
-def train(family: str, options: dict, data: LabeledImages, run: Path, args) -> dict:
+def train(family: str, options: dict, data: LabeledImages, run: Path, args, max_steps: int | None) -> dict:
     def compute() -> dict:
         last = run / "checkpoints" / "last.ckpt"
         start = time.perf_counter()
-        synthaug.fit(data, family, out=run, seed=0, max_steps=args.max_steps, ckpt_path="last" if last.exists() else None,
+        synthaug.fit(data, family, out=run, seed=0, max_steps=max_steps, ckpt_path="last" if last.exists() else None,
                      trainer_kwargs={"max_time": {"minutes": args.budget_minutes}}, **options)  # fmt: skip
         checkpoint = torch.load(last, map_location="cpu", weights_only=True)
         timer = next((v for k, v in checkpoint["callbacks"].items() if k.startswith("Timer")), None)
@@ -204,6 +205,8 @@ def main() -> None:
     parser.add_argument("--per-class", type=int, default=60)
     parser.add_argument("--budget-minutes", type=float, default=30.0)
     parser.add_argument("--max-steps", type=int, default=None, help="default: each family's default_steps")
+    parser.add_argument("--steps", nargs="+", default=[], metavar="NAME=N", help="steps of one spec (e.g. ar=20000 with the "
+                        "time budget: equal wall time with the others)")
     parser.add_argument("--samples-per-class", type=int, default=1000)
     parser.add_argument("--sweep", action="store_true", help="the ddpm sampler and guidance sweeps")
     parser.add_argument("--compress", nargs="*", default=[], choices=METHODS, help="rows for compressed copies of 'ddpm'")
@@ -222,7 +225,9 @@ def main() -> None:
     subset = train_full.subset(args.per_class, seed=0)
     root = Path(args.out) / f"fashion-mnist-{args.per_class}"
     specs = [parse_spec(spec) for spec in args.families]
-    trained = {name: train(family, options, subset, root / name, args) for name, family, options in specs}
+    steps = {name: int(n) for name, n in (pair.split("=") for pair in args.steps)}
+    trained = {name: train(family, options, subset, root / name, args, steps.get(name, args.max_steps))
+               for name, family, options in specs}  # fmt: skip
     for method in args.compress:
         name = f"ddpm {method}"
         trained[name] = compressed(method, root / "ddpm", subset, root / name.replace(" ", "-"), args)
