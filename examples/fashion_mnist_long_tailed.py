@@ -31,10 +31,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import torch
-from fashion_mnist_low_data import FAMILY_STEPS, trained_bank
+from fashion_mnist_low_data import FAMILY_STEPS, parse_study_arguments, trained_bank
 
-from synthaug.classifier import CLASSIFIERS, DEFAULT_STEPS
+from synthaug.classifier import CLASSIFIERS
 from synthaug.data import LabeledImages, load_fashion_mnist
 from synthaug.evaluation import DownstreamReport, downstream, long_tail_arms, long_tail_baselines, rarest
 
@@ -52,21 +51,9 @@ def main() -> None:
     parser.add_argument("--all-seed-families", nargs="+", default=["ddpm", "vae"], help="families trained for every seed")
     parser.add_argument("--few-seeds", nargs="+", type=int, default=[0, 1, 2], help="the other families' seeds")
     parser.add_argument("--steps", nargs="+", default=[], metavar="FAMILY=N", help=f"generator steps (default {FAMILY_STEPS})")
-    parser.add_argument("--bank-per-class", type=int, default=1000)
-    parser.add_argument("--classifiers", nargs="+", default=list(CLASSIFIERS), choices=CLASSIFIERS)
     parser.add_argument("--full-classifiers", nargs="+", default=["cnn"], choices=CLASSIFIERS,
                         help="classifiers that run every arm; the others run the baselines and the first family's arms")
-    parser.add_argument("--classifier-steps", type=int, default=DEFAULT_STEPS)
-    parser.add_argument("--stage", choices=["generators", "all"], default="all", help="generators: train and sample only")
-    parser.add_argument("--part", default="1/1", help="K/N: this process does the K-th of N shares of the generators")
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--out", default="runs/fashion-mnist-long-tailed")
-    parser.add_argument("--cache", default="runs/downstream-cache")
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    steps = {**FAMILY_STEPS, **{k: int(v) for k, v in (s.split("=") for s in args.steps)}}
-    k, n = (int(x) for x in args.part.split("/"))
+    args, steps, (k, n) = parse_study_arguments(parser, out="runs/fashion-mnist-long-tailed")
 
     train, test = load_fashion_mnist(split="train"), load_fashion_mnist(split="test")
 
@@ -74,6 +61,7 @@ def main() -> None:
         return data.subset_long_tailed(size, args.imbalance, profile=args.profile, seed=seed)
 
     out = Path(args.out)
+
     def seeds_of(family: str) -> list[int]:
         return args.seeds if family in args.all_seed_families else [s for s in args.seeds if s in args.few_seeds]
 

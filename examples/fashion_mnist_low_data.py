@@ -59,6 +59,27 @@ def arms(banks: dict[str, dict], best: str, finetune_steps: int) -> list[Arm]:
     return out + technique_arms(best, banks[best], ratio=0.5, finetune_steps=finetune_steps)
 
 
+def parse_study_arguments(parser: argparse.ArgumentParser, out: str) -> tuple[argparse.Namespace, dict, tuple[int, int]]:
+    """Adds the options both studies share, parses, sets the thread count; returns the arguments, the generator
+    step counts (``FAMILY_STEPS`` updated by ``--steps``, keys ``family`` or ``family@size``) and ``--part`` as (k, n)."""
+    parser.add_argument("--bank-per-class", type=int, default=1000)
+    parser.add_argument("--classifiers", nargs="+", default=list(CLASSIFIERS), choices=CLASSIFIERS)
+    parser.add_argument("--classifier-steps", type=int, default=DEFAULT_STEPS)
+    parser.add_argument("--stage", choices=["generators", "all"], default="all", help="generators: train and sample only")
+    parser.add_argument("--part", default="1/1", help="K/N: this process does the K-th of N shares of the generators")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--out", default=out)
+    parser.add_argument("--cache", default="runs/downstream-cache")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    steps = {**FAMILY_STEPS, **{key: int(value) for key, value in (s.split("=") for s in args.steps)}}
+    k, n = (int(x) for x in args.part.split("/"))
+    if not 1 <= k <= n:
+        parser.error(f"--part {args.part}: K must be between 1 and N")
+    return args, steps, (k, n)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", nargs="+", type=int, default=[10, 60], help="real images per class")
@@ -66,25 +87,13 @@ def main() -> None:
     parser.add_argument("--families", nargs="+", default=["ddpm", "vae"], help="the first gets every technique")
     parser.add_argument("--steps", nargs="+", default=["ddpm@10=1500", "vae@10=1500"], metavar="FAMILY[@SIZE]=N",
                         help=f"generator steps, for every size or one (default {FAMILY_STEPS}, and %(default)s)")
-    parser.add_argument("--bank-per-class", type=int, default=1000)
-    parser.add_argument("--classifiers", nargs="+", default=list(CLASSIFIERS), choices=CLASSIFIERS)
     parser.add_argument("--full-classifiers", nargs="+", default=["cnn"], choices=CLASSIFIERS,
                         help="classifiers that run every arm at --full-sizes and the core arms (real, classic, classic + "
                              "the first family, its teacher labels and their control, two stages) plus the other families "
                              "at the other sizes; the rest run the core arms at --partial-sizes")
     parser.add_argument("--full-sizes", nargs="+", type=int, default=[60])
     parser.add_argument("--partial-sizes", nargs="+", type=int, default=[60])
-    parser.add_argument("--classifier-steps", type=int, default=DEFAULT_STEPS)
-    parser.add_argument("--stage", choices=["generators", "all"], default="all", help="generators: train and sample only")
-    parser.add_argument("--part", default="1/1", help="K/N: this process does the K-th of N shares of the generators")
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--out", default="runs/fashion-mnist-low-data")
-    parser.add_argument("--cache", default="runs/downstream-cache")
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    steps = {**FAMILY_STEPS, **{k: int(v) for k, v in (s.split("=") for s in args.steps)}}  # "family" or "family@size"
-    k, n = (int(x) for x in args.part.split("/"))
+    args, steps, (k, n) = parse_study_arguments(parser, out="runs/fashion-mnist-low-data")
 
     train, test = load_fashion_mnist(split="train"), load_fashion_mnist(split="test")
     out = Path(args.out)
