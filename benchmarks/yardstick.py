@@ -1,6 +1,7 @@
 """Is the downstream yardstick sound? Classic augmentation must help, and real-only must have converged.
 
     python benchmarks/yardstick.py            # the convergence curves, the sanity gate and the ablation (cached)
+    python benchmarks/yardstick.py --seeds 0 1 2 --resnet-steps 3000 --skip-ablation   # what BENCHMARKS.md shows
 
 Fashion-MNIST, 60 real images per class, a fresh stratified subset per seed, the full 10,000-image
 test set. Every run goes through ``synthaug.evaluation.downstream`` (cached under ``--cache``, shared
@@ -49,6 +50,7 @@ def main() -> None:
     parser.add_argument("--resnet-steps", type=int, nargs="+", default=[1000, DEFAULT_STEPS])
     parser.add_argument("--cache", default="runs/downstream-cache")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--skip-ablation", action="store_true", help="only the curves and the gate")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -65,6 +67,8 @@ def main() -> None:
             report = downstream(train, test, classifiers=(classifier,), steps=steps, **common)
             print(f"| {classifier} | {steps} | " + " | ".join(_row(report, classifier)) + " |", flush=True)
 
+    if args.skip_ablation:
+        return
     print("\nWhat made classic augmentation look harmful in synthaug 0.1 (cnn-gap: the 0.1 network, global average "
           "pooling before one linear layer; cnn: the MLP head):\n")  # fmt: skip
     print("| network | schedule | steps | real only | real + classic | Δ classic |")
