@@ -31,11 +31,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from fashion_mnist_low_data import FAMILY_STEPS, parse_study_arguments, trained_bank
+from fashion_mnist_low_data import FAMILY_STEPS, parse_study_arguments, save_report, trained_bank
 
 from synthaug.classifier import CLASSIFIERS
 from synthaug.data import LabeledImages, load_fashion_mnist
-from synthaug.evaluation import DownstreamReport, downstream, long_tail_arms, long_tail_baselines, rarest
+from synthaug.evaluation import downstream, long_tail_arms, long_tail_baselines, rarest
 
 #: the baselines a second classifier runs besides the first family's arms
 PARTIAL = {"real", "real + classic", "classic + logit adjustment", "classic + mixup", "classic + mixup + DRW"}
@@ -93,11 +93,7 @@ def main() -> None:
     runs = list(runs.values())
     settings = {"seeds": args.seeds, "steps": args.classifier_steps, "batch_size": 64, "subset_seed": None,
                 "long_tailed": {"head": args.head, "imbalance": args.imbalance, "profile": args.profile}}  # fmt: skip
-    report = DownstreamReport(list(train.class_names), len(test), settings, runs)
-    report.save(out)
-    print()
-    print(report.to_markdown())
-    print(f"written: {out / 'downstream.md'}, {out / 'downstream.json'}, {out / 'downstream.png'}")
+    save_report(train, test, settings, runs, out)
 
 
 if __name__ == "__main__":

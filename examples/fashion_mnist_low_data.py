@@ -2,7 +2,7 @@
 
     python examples/fashion_mnist_low_data.py                         # everything missing, then the table and plot
     python examples/fashion_mnist_low_data.py --stage generators --part 1/2 --threads 1   # half the generators
-    python examples/fashion_mnist_low_data.py --stage runs --classifiers resnet --threads 1  # one classifier's runs
+    python examples/fashion_mnist_low_data.py --classifiers resnet --threads 1             # one classifier's runs
 
 For each size (real images per class) and seed, the seed's own stratified subset of the 60,000
 training images; on exactly those images each generator family trains (``--steps``, fixed step
@@ -16,7 +16,8 @@ every arm, pairs the arms by seed and tests on the full 10,000-image test set:
 * on top of real + classic, for ddpm: soft teacher labels (the real + classic model labels the
   samples, temperature 2) and their control (the same distillation on copies of the real images),
   a loss weight of 0.5, two stages (then a sixth of the steps on the real images, head only), two-sided
-  filtering, real/synthetic mixup, and a synthetic share that fades to zero.
+  filtering, real/synthetic mixup and its control (the same mixup with copies of the real images),
+  and a synthetic share that fades to zero.
 
 The CNN runs every arm at 60 per class, and at 10 per class the core arms (real, classic, classic +
 ddpm, its teacher labels and their control, two stages) and classic + vae; the ResNet (a second
@@ -80,6 +81,15 @@ def parse_study_arguments(parser: argparse.ArgumentParser, out: str) -> tuple[ar
     return args, steps, (k, n)
 
 
+def save_report(train: LabeledImages, test: LabeledImages, settings: dict, runs: list[dict], out: Path) -> None:
+    """Writes the study's report (Markdown, JSON, plot) under ``out`` and prints its table."""
+    report = DownstreamReport(list(train.class_names), len(test), settings, runs)
+    report.save(out)
+    print()
+    print(report.to_markdown())
+    print(f"written: {out / 'downstream.md'}, {out / 'downstream.json'}, {out / 'downstream.png'}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", nargs="+", type=int, default=[10, 60], help="real images per class")
@@ -124,12 +134,8 @@ def main() -> None:
                 continue
             runs += downstream(train, test, arms=chosen, sizes=[size], seeds=args.seeds, classifiers=(classifier,),
                                steps=args.classifier_steps, cache_dir=args.cache).runs  # fmt: skip
-    report = DownstreamReport(list(train.class_names), len(test), {"seeds": args.seeds, "steps": args.classifier_steps,
-                                                                    "batch_size": 64, "subset_seed": None}, runs)  # fmt: skip
-    report.save(out)
-    print()
-    print(report.to_markdown())
-    print(f"written: {out / 'downstream.md'}, {out / 'downstream.json'}, {out / 'downstream.png'}")
+    save_report(train, test, {"seeds": args.seeds, "steps": args.classifier_steps, "batch_size": 64, "subset_seed": None},
+                runs, out)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -42,12 +42,12 @@ def test_fashion_mnist_low_data_study(fashion_root, tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     for arm in ("real", "real + classic", "real + vae 0.5", "real + classic + vae teacher", "real + classic + real copies teacher",
                 "real + classic + vae then real", "real + classic + vae filtered", "real + classic + vae mixup",
-                "real + classic + vae fading", "real + classic + vae weight 0.5"):  # fmt: skip
+                "real + classic + real copies mixup", "real + classic + vae fading", "real + classic + vae weight 0.5"):  # fmt: skip
         assert f"| 2 | {arm} |" in run.stdout, arm
     assert (tmp_path / "study" / "generators" / "size-2" / "seed-1" / "vae" / "bank" / "manifest.json").is_file()
     assert (tmp_path / "study" / "downstream.png").is_file()
     cached = {p: p.stat().st_mtime_ns for p in (tmp_path / "cache").rglob("*.json")}
-    assert len(cached) == 2 * 11
+    assert len(cached) == 2 * 12
     rerun = subprocess.run(argv, capture_output=True, text=True, timeout=300, cwd=tmp_path)  # everything cached
     assert rerun.returncode == 0 and "fit vae" not in rerun.stderr
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "cache").rglob("*.json")} == cached

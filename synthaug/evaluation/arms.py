@@ -157,10 +157,11 @@ def technique_arms(
 ) -> list[Arm]:
     """The techniques that make synthetic samples help, each on top of real + classic augmentation.
 
-    Plain mixing, soft teacher labels (and, with ``control``, the same distillation on copies of the
-    real images), a lower loss weight, two stages (then fine-tune the head on real data), two-sided
-    filtering, real/synthetic mixup and a synthetic share that fades out. Each is compared against
-    ``base``.
+    Plain mixing, soft teacher labels, a lower loss weight, two stages (then fine-tune the head on
+    real data), two-sided filtering, real/synthetic mixup and a synthetic share that fades out. Each
+    is compared against ``base``. With ``control``, distillation and mixup also run with copies of
+    the real images in place of the synthetic ones, so that a gain can be credited to the synthetic
+    images rather than to the technique itself.
     """
     common = {"ratio": ratio, "classic": True, "against": base}
     arms = [
@@ -174,8 +175,10 @@ def technique_arms(
         Arm(f"{base} + {name} then real", source, finetune_steps=finetune_steps, **common),
         Arm(f"{base} + {name} filtered", source, drop_wrong=0.8, drop_easy=0.2, **common),
         Arm(f"{base} + {name} mixup", source, mix_alpha=0.4, **common),
-        Arm(f"{base} + {name} fading", source, share_end=0.0, **{**common, "ratio": 2 * ratio}),
     ]
+    if control:
+        arms.append(Arm(f"{base} + real copies mixup", real_copies, mix_alpha=0.4, **common))
+    arms.append(Arm(f"{base} + {name} fading", source, share_end=0.0, **{**common, "ratio": 2 * ratio}))
     return arms
 
 
