@@ -22,7 +22,7 @@ every arm, pairs the arms by seed and tests on the full 10,000-image test set:
 The CNN runs every arm at 60 per class, and at 10 per class the core arms (real, classic, classic +
 ddpm, its teacher labels and their control, two stages) and classic + vae; the ResNet (a second
 network, so that no conclusion rests on one) runs the core arms at 60 per class
-(``--full-classifiers``, ``--full-sizes``, ``--partial-sizes``).
+(``--full-classifiers``, ``--full-sizes``, ``--partial-sizes``, ``--partial-arms``).
 
 Everything is cached (generators with their checkpoints, banks, one JSON per run), so an
 interrupted study resumes and a rerun computes only what is missing. The runs share their cache with
@@ -103,6 +103,8 @@ def main() -> None:
                              "at the other sizes; the rest run the core arms at --partial-sizes")
     parser.add_argument("--full-sizes", nargs="+", type=int, default=[60])
     parser.add_argument("--partial-sizes", nargs="+", type=int, default=[60])
+    parser.add_argument("--partial-arms", nargs="+", default=None, metavar="ARM",
+                        help="the arms of the partial runs, by name (default: the core arms)")
     args, steps, (k, n) = parse_study_arguments(parser, out="runs/fashion-mnist-low-data")
 
     train, test = load_fashion_mnist(split="train"), load_fashion_mnist(split="test")
@@ -122,6 +124,11 @@ def main() -> None:
     every = arms(banks, best, finetune_steps=max(1, args.classifier_steps // 6))
     core = {"real", "real + classic", f"real + classic + {best}", f"real + classic + {best} teacher",
             "real + classic + real copies teacher", f"real + classic + {best} then real"}  # fmt: skip
+    if args.partial_arms:
+        unknown = set(args.partial_arms) - {arm.name for arm in every}
+        if unknown:
+            parser.error(f"--partial-arms: unknown {sorted(unknown)}; the arms are {[arm.name for arm in every]}")
+        core = set(args.partial_arms)
     families = {f"real + classic + {family} 0.5" for family in args.families[1:]}
     runs = []
     for classifier in args.classifiers:

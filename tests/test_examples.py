@@ -51,6 +51,8 @@ def test_fashion_mnist_low_data_study(fashion_root, tmp_path):
     rerun = subprocess.run(argv, capture_output=True, text=True, timeout=300, cwd=tmp_path)  # everything cached
     assert rerun.returncode == 0 and "fit vae" not in rerun.stderr
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "cache").rglob("*.json")} == cached
+    wrong = subprocess.run(argv + ["--partial-arms", "real", "real + nope"], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert wrong.returncode == 2 and "unknown ['real + nope']" in wrong.stderr
 
 
 def test_fashion_mnist_long_tailed_study(fashion_root, tmp_path):
