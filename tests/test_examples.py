@@ -62,7 +62,8 @@ def test_fashion_mnist_long_tailed_study(fashion_root, tmp_path):
     run = subprocess.run(argv, capture_output=True, text=True, timeout=600, cwd=EXAMPLES)
     assert run.returncode == 0, run.stderr[-3000:]
     for arm in ("real", "classic + logit adjustment", "classic + mixup + DRW", "classic + vae balance",
-                "classic + mixup + vae balance", "classic + logit adjustment + vae 1", "classic + vae balance teacher"):
+                "classic + mixup + vae balance", "classic + logit adjustment + vae 1", "classic + mixup + DRW + vae 1",
+                "classic + vae balance teacher"):
         assert f"| 12 | {arm} |" in run.stdout, arm
     assert "rarest 3 acc." in run.stdout
     report = json.loads((tmp_path / "lt" / "downstream.json").read_text())

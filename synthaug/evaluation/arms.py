@@ -207,10 +207,10 @@ def long_tail_arms(
     """synthaug on long-tailed data, each arm on top of the baseline it is compared with.
 
     For every source: ``balance`` (synthetic samples top every class up to the head class) on classic
-    augmentation, on mixup, and appended in the real proportions (``ratio``) under logit adjustment
-    (balancing would make the adjustment a no-op: it corrects for the training prior, which balancing
-    makes uniform). For the sources in ``techniques``: balance with soft teacher labels, and with
-    two-sided filtering.
+    augmentation and on mixup, and appended in the real proportions (``ratio``) under logit adjustment
+    and under mixup + DRW (balancing would make either a no-op: both correct for the training prior,
+    which balancing makes uniform). For the sources in ``techniques``: balance with soft teacher
+    labels, and with two-sided filtering.
     """
     arms = []
     for name, source in sources.items():
@@ -220,6 +220,8 @@ def long_tail_arms(
                 against="classic + mixup"),
             Arm(f"classic + logit adjustment + {name} {ratio:g}", source, ratio=ratio, classic=True, logit_adjust=1.0,
                 against="classic + logit adjustment"),
+            Arm(f"classic + mixup + DRW + {name} {ratio:g}", source, ratio=ratio, classic=True, mixup_alpha=mixup_alpha,
+                reweight="drw", against="classic + mixup + DRW"),
         ]  # fmt: skip
         if name in techniques:
             arms += [
