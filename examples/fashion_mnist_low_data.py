@@ -81,13 +81,34 @@ def parse_study_arguments(parser: argparse.ArgumentParser, out: str) -> tuple[ar
     return args, steps, (k, n)
 
 
-def save_report(train: LabeledImages, test: LabeledImages, settings: dict, runs: list[dict], out: Path) -> None:
-    """Writes the study's report (Markdown, JSON, plot) under ``out`` and prints its table."""
+def save_report(train: LabeledImages, test: LabeledImages, settings: dict, runs: list[dict], out: Path) -> DownstreamReport:
+    """Writes the study's report (Markdown, JSON, plot) under ``out``, prints its table and returns it."""
     report = DownstreamReport(list(train.class_names), len(test), settings, runs)
     report.save(out)
     print()
     print(report.to_markdown())
     print(f"written: {out / 'downstream.md'}, {out / 'downstream.json'}, {out / 'downstream.png'}")
+    return report
+
+
+def controls_table(report: DownstreamReport, best: str) -> str:
+    """Markdown: each technique that has a control (the same technique with copies of the real images
+    in place of the synthetic ones) minus that control, paired by seed; empty when no pair ran."""
+    lines = []
+    for row in report.summary:
+        for technique in ("teacher", "mixup"):
+            arm, control = f"real + classic + {best} {technique}", f"real + classic + real copies {technique}"
+            if row["arm"] != arm or not any(r["arm"] == control and r["classifier"] == row["classifier"]
+                                            and r["size"] == row["size"] for r in report.summary):  # fmt: skip
+                continue
+            delta = report.compare(arm, control, size=row["size"], classifier=row["classifier"])["accuracy"]
+            interval = f"{100 * delta[0]:+.2f} [{100 * delta[1]:+.2f}, {100 * delta[2]:+.2f}]"
+            lines.append(f"| {row['size']} | {row['classifier']} | {arm} | {control} | {interval} |")
+    if not lines:
+        return ""
+    head = ["Techniques against their controls: accuracy difference (points), paired by seed, [95% interval]", "",
+            "| real / class | classifier | arm | control | Δ [95% CI] |", "|---:|---|---|---|---:|"]  # fmt: skip
+    return "\n".join(head + lines) + "\n"
 
 
 def main() -> None:
@@ -141,8 +162,13 @@ def main() -> None:
                 continue
             runs += downstream(train, test, arms=chosen, sizes=[size], seeds=args.seeds, classifiers=(classifier,),
                                steps=args.classifier_steps, cache_dir=args.cache).runs  # fmt: skip
-    save_report(train, test, {"seeds": args.seeds, "steps": args.classifier_steps, "batch_size": 64, "subset_seed": None},
-                runs, out)  # fmt: skip
+    report = save_report(train, test, {"seeds": args.seeds, "steps": args.classifier_steps, "batch_size": 64,
+                                       "subset_seed": None}, runs, out)  # fmt: skip
+    controls = controls_table(report, best)
+    if controls:
+        print("\n" + controls)
+        with open(out / "downstream.md", "a") as md:
+            md.write("\n" + controls)
 
 
 if __name__ == "__main__":

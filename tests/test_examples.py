@@ -46,6 +46,7 @@ def test_fashion_mnist_low_data_study(fashion_root, tmp_path):
         assert f"| 2 | {arm} |" in run.stdout, arm
     assert (tmp_path / "study" / "generators" / "size-2" / "seed-1" / "vae" / "bank" / "manifest.json").is_file()
     assert (tmp_path / "study" / "downstream.png").is_file()
+    assert "| 2 | cnn | real + classic + vae mixup | real + classic + real copies mixup |" in run.stdout
     cached = {p: p.stat().st_mtime_ns for p in (tmp_path / "cache").rglob("*.json")}
     assert len(cached) == 2 * 12
     rerun = subprocess.run(argv, capture_output=True, text=True, timeout=300, cwd=tmp_path)  # everything cached

@@ -91,6 +91,27 @@ class DownstreamReport:
                 return r
         raise KeyError(f"no summary row for arm {arm!r} (size {size}, classifier {classifier})")
 
+    def compare(
+        self, arm: str, other: str, *, size: int | None = None, classifier: str | None = None
+    ) -> dict[str, Any]:
+        """The paired difference (same seed) of ``arm`` minus ``other`` for every metric, as ``(mean, low, high)``
+        with its 95% t-interval, and the seeds both have under ``"seeds"``; e.g. a technique against its control."""
+        metrics = _metric_names(self.runs)
+
+        def by_seed(name: str) -> dict[int, dict[str, Any]]:
+            runs = [r for r in self.runs if r["arm"] == name and size in (None, r["size"])
+                    and classifier in (None, r.get("classifier", ""))]  # fmt: skip
+            if not runs:
+                raise KeyError(f"no runs of arm {name!r} (size {size}, classifier {classifier})")
+            if len({(r["size"], r.get("classifier", "")) for r in runs}) > 1:
+                raise ValueError(f"arm {name!r} has runs at several sizes or classifiers: pass size= and classifier=")
+            return {r["seed"]: r for r in runs}
+
+        runs, reference = by_seed(arm), by_seed(other)
+        if not set(runs) & set(reference):
+            raise ValueError(f"arms {arm!r} and {other!r} share no seed")
+        return _paired(runs, reference, metrics)
+
     def to_markdown(self) -> str:
         s = self.settings
         seeds = s.get("seeds")

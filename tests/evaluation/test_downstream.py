@@ -80,6 +80,15 @@ def test_report_pairs_differences_by_seed_against_real_and_the_named_arm():
     assert "vs_real" not in report.row("real")
     table = report.to_markdown()
     assert "| 10 | aug | 75.33 [" in table and "| base | +1.67 [" in table
+    # any two arms, paired by seed: aug - real equals the summary's vs_real
+    assert report.compare("aug", "real")["accuracy"] == pytest.approx(aug["vs_real"]["accuracy"])
+    assert report.compare("base", "aug")["accuracy"][0] == pytest.approx(-np.mean([0.02, 0.02, 0.01]))
+    with pytest.raises(KeyError, match="no runs of arm 'nope'"):
+        report.compare("aug", "nope")
+    two_sizes = DownstreamReport(["a", "b"], 100, {}, runs + [{**runs[0], "size": 20}])
+    with pytest.raises(ValueError, match="pass size= and classifier="):
+        two_sizes.compare("aug", "real")
+    assert two_sizes.compare("aug", "real", size=10)["seeds"] == [0, 1, 2]
 
 
 def test_downstream_runs_every_arm_and_caches(train_test, digits_bank, tmp_path, monkeypatch):
