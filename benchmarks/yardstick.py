@@ -1,7 +1,7 @@
 """Is the downstream yardstick sound? Classic augmentation must help, and real-only must have converged.
 
     python benchmarks/yardstick.py            # the convergence curves, the sanity gate and the ablation (cached)
-    python benchmarks/yardstick.py --seeds 0 1 2 --resnet-steps 3000 --skip-ablation   # what BENCHMARKS.md shows
+    python benchmarks/yardstick.py --resnet-steps 3000 --skip-ablation   # what BENCHMARKS.md shows
 
 Fashion-MNIST, 60 real images per class, a fresh stratified subset per seed, the full 10,000-image
 test set. Every run goes through ``synthaug.evaluation.downstream`` (cached under ``--cache``, shared
