@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, Checkpoint, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from torch.utils.data import DataLoader
 
@@ -351,7 +351,7 @@ def _callbacks(
     return [
         ModelCheckpoint(dirpath=out / "checkpoints", filename="{epoch}-{step}", every_n_train_steps=every_n_steps,
                         every_n_epochs=every_n_epochs, save_top_k=keep, save_last=True, enable_version_counter=False),
-        _SaveOnInterrupt(out / "checkpoints" / "last.ckpt"),
+        _SaveLastWhereItStopped(out / "checkpoints" / "last.ckpt"),
         _PruneCheckpoints(out / "checkpoints", keep),
         SampleGridCallback(out / "samples", every_n_epochs=grid_every_n_epochs, seed=seed),
     ]  # fmt: skip
@@ -412,15 +412,31 @@ def _loggers(out: Path, logger: str | bool) -> list[Any]:
     return []
 
 
-class _SaveOnInterrupt(Callback):
-    """Ctrl-C or a crash writes ``last.ckpt`` where training stopped, so ``ckpt_path="last"`` resumes from there.
+class _SaveLastWhereItStopped(Checkpoint):
+    """``last.ckpt`` holds the step where training stopped, so ``ckpt_path="last"`` resumes from there.
 
-    (Lightning's ``OnExceptionCheckpoint`` deletes its file when a run ends normally and turns every
-    later fit into a resume, so it does not fit here.)
+    Lightning's ``ModelCheckpoint`` updates ``last.ckpt`` only with its periodic saves, so a run that a
+    time budget (``max_time``), ``should_stop`` or a ``max_steps`` off the cadence ends would resume from
+    the periodic checkpoint before it and train the steps since then again; Ctrl-C or a crash would lose
+    them. The save happens at the end of the last batch, where the periodic ones happen (a checkpoint
+    written after the loop has ended does not resume exactly); as a ``Checkpoint`` this callback runs
+    after the others, so it sees the ``should_stop`` that the Timer sets in the same hook. (Lightning's
+    ``OnExceptionCheckpoint`` deletes its file when a run ends normally and turns every later fit into a
+    resume, so it does not fit here.)
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
+        loop = trainer.fit_loop
+        last_epoch = loop.max_epochs not in (None, -1) and trainer.current_epoch + 1 >= loop.max_epochs
+        if (
+            trainer.should_stop
+            or (trainer.max_steps > 0 and trainer.global_step >= trainer.max_steps)
+            or (last_epoch and loop.epoch_loop.batch_progress.is_last_batch)
+        ):
+            trainer.save_checkpoint(self.path)
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
         if trainer.global_step > 0:

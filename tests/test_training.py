@@ -60,10 +60,29 @@ def test_resume_mid_epoch_gives_identical_weights(small, whole, tmp_path):
     assert _same(whole[0], synthaug.fit(small, "vae", out=tmp_path / "b", ckpt_path=halfway, **opts))
 
 
+def _last_step(out):
+    return torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)["global_step"]
+
+
 def test_resume_a_stopped_run_from_last(small, whole, tmp_path):
     opts = {"batch_size": 32, **QUIET, **TINY_VAE}
-    synthaug.fit(small, "vae", out=tmp_path, max_steps=10, **opts)
+    synthaug.fit(small, "vae", out=tmp_path, max_steps=10, **opts)  # periodic checkpoints every 6 steps
+    assert _last_step(tmp_path) == 10, "last.ckpt is where the run stopped, not the periodic checkpoint before it"
     assert _same(whole[0], synthaug.fit(small, "vae", out=tmp_path, max_steps=16, ckpt_path="last", **opts))
+
+
+def test_resume_a_run_that_a_budget_stopped_from_last(small, whole, tmp_path):
+    import lightning as L
+
+    class Budget(L.Callback):  # how Lightning's Timer (max_time) and early stopping end a run
+        def on_train_batch_end(self, trainer, *args):
+            if trainer.global_step == 9:
+                trainer.should_stop = True
+
+    opts = {"max_steps": 16, "batch_size": 32, **QUIET, **TINY_VAE}
+    synthaug.fit(small, "vae", out=tmp_path, trainer_kwargs={"callbacks": [Budget()]}, **opts)
+    assert _last_step(tmp_path) == 9
+    assert _same(whole[0], synthaug.fit(small, "vae", out=tmp_path, ckpt_path="last", **opts))
 
 
 def test_resume_after_ctrl_c_from_last(small, whole, tmp_path):
@@ -83,7 +102,7 @@ def test_resume_after_ctrl_c_from_last(small, whole, tmp_path):
             synthaug.fit(small, "vae", out=tmp_path, trainer_kwargs={"callbacks": [CtrlC()]}, **opts)
     finally:
         signal.signal(signal.SIGINT, handler)  # Lightning ignores Ctrl-C after the first one
-    assert torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 9
+    assert _last_step(tmp_path) == 9
     assert _same(whole[0], synthaug.fit(small, "vae", out=tmp_path, ckpt_path="last", **opts))
 
 
