@@ -94,12 +94,12 @@ def save_report(train: LabeledImages, test: LabeledImages, settings: dict, runs:
 def controls_table(report: DownstreamReport, best: str) -> str:
     """Markdown: each technique that has a control (the same technique with copies of the real images
     in place of the synthetic ones) minus that control, paired by seed; empty when no pair ran."""
+    present = {(r["size"], r["classifier"], r["arm"]) for r in report.summary}
     lines = []
     for row in report.summary:
         for technique in ("teacher", "mixup"):
             arm, control = f"real + classic + {best} {technique}", f"real + classic + real copies {technique}"
-            if row["arm"] != arm or not any(r["arm"] == control and r["classifier"] == row["classifier"]
-                                            and r["size"] == row["size"] for r in report.summary):  # fmt: skip
+            if row["arm"] != arm or (row["size"], row["classifier"], control) not in present:
                 continue
             delta = report.compare(arm, control, size=row["size"], classifier=row["classifier"])["accuracy"]
             interval = f"{100 * delta[0]:+.2f} [{100 * delta[1]:+.2f}, {100 * delta[2]:+.2f}]"
