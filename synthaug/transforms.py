@@ -21,15 +21,15 @@ do not repeat each other); randomness is drawn in ``draw_params`` and applied in
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 import torch
 
 from synthaug.augment import Teacher, _one_hot, teacher_targets
 from synthaug.data.labeled import label_to_int
-from synthaug.mixup import beta_weights, mixup
-from synthaug.seeding import WorkerGenerator
+from synthaug.mixup import beta_weights, cutmix, cutmix_boxes, mixup
+from synthaug.seeding import WorkerGenerator, torch_generator
 from synthaug.synthetic import ImageFormat, Source, as_source, check_classes, draw
 
 IMAGE_KEY, LABEL_KEY = "image", "label"
@@ -143,7 +143,12 @@ class SyntheticMix(_SyntheticTransform):
     Modes: ``"append"`` (default) adds ``round(ratio * B)`` synthetic items with classes drawn from
     the batch; ``"replace"`` swaps that many randomly chosen items for synthetic ones of the same
     classes (the batch keeps its size); ``"mixup"`` blends that many items with a synthetic sample
-    of a random batch class, ``lam ~ Beta(alpha, alpha)`` per item, and returns soft labels.
+    of a random batch class, ``lam ~ Beta(alpha, alpha)`` per item, and returns soft labels;
+    ``"cutmix"`` pastes a box of such a sample into that many items instead (CutMix: the box covers
+    ``1 - lam`` of the image; the label weights are the shares really kept).
+    ``transform`` (e.g. an :class:`~synthaug.policies.AugmentPolicy`) is applied to the synthetic
+    samples before they join the batch, so that they pass through the same augmentation as the real
+    images (which the caller augments).
     Images keep their dtype, device, tensor subclass and range (``normalize=(mean, std)`` for
     normalised floats). After a call, ``last_synthetic_mask`` tells which items are synthetic.
 
@@ -163,7 +168,7 @@ class SyntheticMix(_SyntheticTransform):
         source: Source,
         ratio: float = 0.5,
         *,
-        mode: Literal["append", "replace", "mixup"] | None = None,
+        mode: Literal["append", "replace", "mixup", "cutmix"] | None = None,
         seed: int = 0,
         normalize: tuple[Sequence[float], Sequence[float]] | None = None,
         teacher: Teacher | None = None,
@@ -171,13 +176,16 @@ class SyntheticMix(_SyntheticTransform):
         hard_labels: bool = False,
         synthetic_weight: float = 1.0,
         alpha: float = 1.0,
+        transform: Callable[..., torch.Tensor] | None = None,
     ) -> None:
         if mode is None:
             warnings.warn("SyntheticMix's default mode is now 'append' (it was 'replace' before synthaug 0.2), as for "
                           "SyntheticAugment; pass mode= to choose and silence this warning", FutureWarning, stacklevel=2)  # fmt: skip
             mode = "append"
-        if mode not in ("replace", "append", "mixup"):
-            raise ValueError(f"mode must be 'append', 'replace' or 'mixup', got {mode!r}")
+        if mode not in ("replace", "append", "mixup", "cutmix"):
+            raise ValueError(f"mode must be 'append', 'replace', 'mixup' or 'cutmix', got {mode!r}")
+        if isinstance(ratio, bool) or not isinstance(ratio, (int, float)):
+            raise TypeError(f"ratio must be a number, got {type(ratio).__name__} {ratio!r}")
         upper = float("inf") if mode == "append" else 1.0
         if not 0.0 <= ratio <= upper or ratio == float("inf"):
             raise ValueError(f"ratio must lie in [0, {'inf)' if mode == 'append' else '1]'} for mode={mode!r}, got {ratio}")
@@ -186,7 +194,7 @@ class SyntheticMix(_SyntheticTransform):
         if isinstance(teacher, torch.Tensor):
             raise ValueError("SyntheticMix draws its samples at random: give the teacher model, not probabilities per sample")
         super().__init__(source, seed=seed, normalize=normalize)
-        self.ratio, self.mode, self.alpha = ratio, mode, alpha
+        self.ratio, self.mode, self.alpha, self.transform = ratio, mode, alpha, transform
         self.teacher, self.temperature, self.hard_labels, self.synthetic_weight = teacher, temperature, hard_labels, synthetic_weight
         self.last_synthetic_mask: torch.Tensor | None = None
 
@@ -203,15 +211,21 @@ class SyntheticMix(_SyntheticTransform):
             where = torch.randperm(batch, generator=rng)[:k]
             classes = labels[where] if self.mode == "replace" else labels[torch.randint(batch, (k,), generator=rng)]
         params = {"where": where, "classes": classes, "images": draw(self.source, classes, rng) if k else None}
-        if self.mode == "mixup":
+        if self.mode in ("mixup", "cutmix"):
             params["lam"] = beta_weights(self.alpha, k, rng)
+        if self.mode == "cutmix":
+            _, height, width = self.source.image_shape
+            params["boxes"], params["lam"] = cutmix_boxes(params["lam"], height, width, rng)
+        if self.transform is not None:
+            params["transform_seed"] = int(torch.randint(2**62, (), generator=rng))
         return params
 
     def apply(self, images: torch.Tensor, labels: torch.Tensor, params: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(images, targets, synthetic mask)``; targets are labels, or ``(B', K)`` probabilities when soft."""
         where, classes, synthetic = params["where"], params["classes"], params["images"]
         k_classes = self.source.num_classes
-        soft = self.mode == "mixup" or (self.teacher is not None and not self.hard_labels)
+        blend = self.mode in ("mixup", "cutmix")
+        soft = blend or (self.teacher is not None and not self.hard_labels)
         size = len(labels) + (len(where) if self.mode == "append" else 0)
         mask = torch.zeros(size, dtype=torch.bool)
         targets = _one_hot(labels.cpu(), k_classes).to(labels.device) if soft else labels
@@ -219,14 +233,19 @@ class SyntheticMix(_SyntheticTransform):
             return images, targets, mask
         fmt = ImageFormat("tensor", tuple(images.shape[1:]), dtype=images.dtype, normalize=ImageFormat.normalization(self.normalize))
         converted = fmt.convert_batch(synthetic, device=images.device)
+        if self.transform is not None:
+            converted = self.transform(converted, generator=torch_generator(params["transform_seed"]))
         new = _one_hot(classes, k_classes)
         if self.teacher is not None:
             probabilities = teacher_targets(self.teacher, synthetic, k_classes, self.temperature)
             new = _one_hot(probabilities.argmax(1), k_classes) if self.hard_labels else probabilities
         new = new.to(labels.device)
-        mask[where] = self.mode != "mixup"
-        if self.mode == "mixup":
-            mixed, mixed_targets = mixup(images[where], targets[where], converted, new, params["lam"].to(images.device))
+        mask[where] = not blend
+        if blend:
+            if self.mode == "mixup":
+                mixed, mixed_targets = mixup(images[where], targets[where], converted, new, params["lam"].to(images.device))
+            else:
+                mixed, mixed_targets = cutmix(images[where], targets[where], converted, new, params["boxes"], params["lam"])
             images, targets = images.clone(), targets.clone()
             images[where.to(images.device)], targets[where.to(labels.device)] = mixed.to(images.dtype), mixed_targets
             return images, targets, mask

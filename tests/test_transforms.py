@@ -172,3 +172,37 @@ def test_mix_mixup_blends_uint8_batches_too(digits, digits_bank):
     blended = out[params["where"]].float()
     assert torch.allclose(blended, (lam * images[params["where"]].float() + (1 - lam) * params["images"].float()), atol=0.5)
     assert not torch.equal(out[params["where"]], params["images"])  # not simply replaced
+
+
+def test_mix_cutmix_pastes_synthetic_boxes(digits, digits_bank):
+    images, labels = digits.images[:16], digits.labels[:16]
+    mix = SyntheticMix(digits_bank, ratio=0.5, mode="cutmix", alpha=1.0)
+    params = mix.draw_params(labels, torch.Generator().manual_seed(4))
+    out, targets, mask = mix.apply(images, labels, params)
+    assert out.dtype == torch.uint8 and not mask.any() and torch.allclose(targets.sum(1), torch.ones(16))
+    for row, (top, left, bottom, right) in zip(params["where"].tolist(), params["boxes"].tolist()):
+        i = params["where"].tolist().index(row)
+        assert torch.equal(out[row, :, top:bottom, left:right], params["images"][i, :, top:bottom, left:right])
+        outside = torch.ones_like(out[row], dtype=torch.bool)
+        outside[:, top:bottom, left:right] = False
+        assert torch.equal(out[row][outside], images[row][outside])
+
+
+def test_mix_applies_its_transform_to_the_samples_only(digits, digits_bank):
+    images, labels = digits.images[:8], digits.labels[:8]
+    seen = []
+
+    def invert(batch, generator=None):
+        seen.append(batch.clone())
+        return 255 - batch
+
+    mix = SyntheticMix(digits_bank, ratio=0.5, mode="replace", transform=invert)
+    params = mix.draw_params(labels, torch.Generator().manual_seed(0))
+    out, _, mask = mix.apply(images, labels, params)
+    assert len(seen) == 1 and torch.equal(seen[0], params["images"])
+    assert torch.equal(out[params["where"]], 255 - params["images"]) and torch.equal(out[~mask], images[~mask])
+
+
+def test_mix_rejects_a_ratio_that_is_not_a_number(digits_bank):
+    with pytest.raises(TypeError, match="ratio must be a number, got str '0.5'"):
+        SyntheticMix(digits_bank, ratio="0.5", mode="append")

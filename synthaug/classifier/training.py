@@ -30,7 +30,7 @@ from synthaug.classifier.losses import class_balanced_weights, cross_entropy, lo
 from synthaug.classifier.networks import SmallCNN, SmallResNet
 from synthaug.console import quiet_lightning
 from synthaug.inference import as_model_input
-from synthaug.mixup import beta_weights, mixup
+from synthaug.mixup import beta_weights, cutmix, cutmix_boxes, mixup
 from synthaug.seeding import torch_generator
 
 #: steps of the default recipe (batch 64); see BENCHMARKS.md for the convergence curve behind it
@@ -56,6 +56,27 @@ def _split(batch: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]
     return batch[0], batch[1], None
 
 
+def _images_of(batch: Any) -> torch.Tensor:
+    return batch["image"] if isinstance(batch, Mapping) else batch[0]
+
+
+def _with_images(batch: Any, images: torch.Tensor) -> Any:
+    if isinstance(batch, Mapping):
+        return {**batch, "image": images}
+    return type(batch)([images, *batch[1:]]) if isinstance(batch, (list, tuple)) else (images, *batch[1:])
+
+
+def _check_batch_options(label_smoothing: float, mixup_alpha: float, cutmix_alpha: float) -> None:
+    """Label smoothing in [0, 1), mixup and CutMix weights finite and >= 0, and at most one of the two."""
+    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float)) or not 0 <= label_smoothing < 1:
+        raise ValueError(f"label_smoothing must be a number in [0, 1), got {label_smoothing!r}")
+    for name, value in (("mixup_alpha", mixup_alpha), ("cutmix_alpha", cutmix_alpha)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (value >= 0 and math.isfinite(value)):
+            raise ValueError(f"{name} must be a finite number >= 0 (0: off), got {value!r}")
+    if mixup_alpha > 0 and cutmix_alpha > 0:
+        raise ValueError("give mixup_alpha or cutmix_alpha, not both: each replaces the batch's targets")
+
+
 def _dense(target: torch.Tensor, num_classes: int) -> torch.Tensor:
     return target.float() if target.is_floating_point() else nn.functional.one_hot(target.long(), num_classes).float()
 
@@ -73,6 +94,9 @@ class ClassifierModule(L.LightningModule):
         class_weights: ``(K,)`` per-class loss weights, switched on at step ``reweight_from`` (DRW).
         adjustment: ``(K,)`` logit adjustment added in the loss (see :func:`~synthaug.classifier.losses.logit_adjustment`).
         mixup_alpha: mixup with a Beta(alpha, alpha) weight per batch (0: off).
+        cutmix_alpha: CutMix within the batch, a Beta(alpha, alpha) weight per batch (0: off; not with mixup).
+        policy: an augmentation policy (e.g. :class:`~synthaug.policies.AugmentPolicy`), called as
+            ``policy(images, generator=...)`` on every training batch's images before the batch transform.
         batch_transform: called as ``batch_transform(batch, generator=...)`` on every training batch
             (e.g. a :class:`~synthaug.transforms.SyntheticMix`), with a generator seeded by the step.
         trainable: ``"all"``, or ``"head"`` to train only ``model.head`` (the rest frozen).
@@ -93,6 +117,8 @@ class ClassifierModule(L.LightningModule):
         reweight_from: int = 0,
         adjustment: torch.Tensor | None = None,
         mixup_alpha: float = 0.0,
+        cutmix_alpha: float = 0.0,
+        policy: Callable[..., torch.Tensor] | None = None,
         batch_transform: Callable[..., Any] | None = None,
         trainable: Literal["all", "head"] = "all",
         seed: int = 0,
@@ -103,6 +129,7 @@ class ClassifierModule(L.LightningModule):
         if not 0 <= warmup < 1 or lr <= 0 or weight_decay < 0 or mixup_alpha < 0:
             raise ValueError(f"need 0 <= warmup < 1, lr > 0, weight_decay >= 0 and mixup_alpha >= 0; got "
                              f"{warmup}, {lr}, {weight_decay}, {mixup_alpha}")  # fmt: skip
+        _check_batch_options(label_smoothing, mixup_alpha, cutmix_alpha)
         if trainable not in ("all", "head"):
             raise ValueError(f"trainable must be 'all' or 'head', got {trainable!r}")
         if trainable == "head" and not isinstance(getattr(model, "head", None), nn.Module):
@@ -111,6 +138,7 @@ class ClassifierModule(L.LightningModule):
         self.lr, self.weight_decay, self.steps, self.warmup, self.schedule = lr, weight_decay, steps, warmup, schedule
         self.label_smoothing, self.mixup_alpha, self.trainable, self.seed = label_smoothing, mixup_alpha, trainable, seed
         self.batch_transform, self.reweight_from = batch_transform, reweight_from
+        self.cutmix_alpha, self.policy = cutmix_alpha, policy
         self.register_buffer("class_weights", class_weights, persistent=False)
         self.register_buffer("adjustment", adjustment, persistent=False)
 
@@ -118,6 +146,9 @@ class ClassifierModule(L.LightningModule):
         return self.model(images)
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        if self.policy is not None:  # every image passes through the policy once, before any mixing
+            rng = torch_generator(self.seed, "policy", self.global_step)
+            batch = _with_images(batch, self.policy(_images_of(batch), generator=rng))
         if self.batch_transform is not None:
             batch = self.batch_transform(batch, generator=torch_generator(self.seed, "batch", self.global_step))
         images, target, weight = _split(batch)
@@ -132,6 +163,16 @@ class ClassifierModule(L.LightningModule):
             x, target = mixup(x, dense, x[order], dense[order], lam)
             if weight is not None:
                 weight = lam * weight + (1 - lam) * weight[order]
+        elif self.cutmix_alpha > 0:
+            rng = torch_generator(self.seed, "cutmix", self.global_step)
+            order = torch.randperm(len(x), generator=rng).to(x.device)
+            lam = beta_weights(self.cutmix_alpha, 1, rng).expand(len(x))
+            boxes, kept = cutmix_boxes(lam, x.shape[-2], x.shape[-1], rng)
+            dense = _dense(target, self._num_classes(target))
+            x, target = cutmix(x, dense, x[order], dense[order], boxes, kept)
+            if weight is not None:
+                kept = kept.to(weight)
+                weight = kept * weight + (1 - kept) * weight[order]
         class_weights = self.class_weights if self.global_step >= self.reweight_from else None
         loss = cross_entropy(self.model(x), target, weight, class_weights=class_weights, adjustment=self.adjustment,
                              label_smoothing=self.label_smoothing)  # fmt: skip
@@ -224,6 +265,8 @@ def train_classifier(
     trainable: Literal["all", "head"] = "all",
     sampler: Literal["random", "balanced"] = "random",
     mixup_alpha: float = 0.0,
+    cutmix_alpha: float = 0.0,
+    policy: Callable[..., torch.Tensor] | None = None,
     logit_adjust: float | None = None,
     reweight: Literal["cb", "drw"] | None = None,
     drw_start: float = 2 / 3,
@@ -243,7 +286,10 @@ def train_classifier(
 
     Techniques (each off by default): ``trainable="head"`` fine-tunes only ``model.head`` (the second
     stage of two-stage training); ``sampler="balanced"`` draws items with probability inversely
-    proportional to their class's count; ``mixup_alpha``; ``logit_adjust=tau`` trains with the
+    proportional to their class's count; ``mixup_alpha`` or ``cutmix_alpha`` (within the batch);
+    ``label_smoothing``; ``policy`` (e.g. ``AugmentPolicy("trivial")``, applied to every batch's images
+    before ``batch_transform``, so give a :class:`~synthaug.transforms.SyntheticMix` the same policy as its
+    ``transform`` for its samples); ``logit_adjust=tau`` trains with the
     logit-adjusted loss for the training set's class counts; ``reweight="cb"`` weights classes by
     their effective number throughout, ``"drw"`` from ``drw_start`` of the steps on;
     ``batch_transform`` (e.g. ``SyntheticMix(bank, 0.5, mode="mixup")``) edits every batch.
@@ -261,7 +307,8 @@ def train_classifier(
         counts = class_counts_of(dataset, num_classes) if (logit_adjust is not None or reweight) else None
         module: L.LightningModule = ClassifierModule(
             model, lr=lr, weight_decay=weight_decay, steps=steps, warmup=warmup, schedule=schedule,
-            label_smoothing=label_smoothing, mixup_alpha=mixup_alpha, batch_transform=batch_transform,
+            label_smoothing=label_smoothing, mixup_alpha=mixup_alpha, cutmix_alpha=cutmix_alpha, policy=policy,
+            batch_transform=batch_transform,
             trainable=trainable, seed=seed,
             adjustment=logit_adjustment(counts, logit_adjust) if logit_adjust is not None else None,
             class_weights=class_balanced_weights(counts) if reweight else None,

@@ -5,11 +5,15 @@ from synthaug.classifier import ClassifierModule, SmallCNN, SmallResNet, accurac
 from synthaug.curation import filter_samples, keep_confident
 from synthaug.evaluation.arms import (
     Arm,
+    baseline_arms,
     long_tail_arms,
     long_tail_baselines,
+    mixed_arm,
+    policy_arm,
     real_copies,
     resolve_source,
     standard_arms,
+    synthetic_arms,
     technique_arms,
 )
 from synthaug.evaluation.classic import classic_augmentation
@@ -26,6 +30,7 @@ __all__ = [
     "SmallCNN",
     "SmallResNet",
     "accuracy",
+    "baseline_arms",
     "classic_augmentation",
     "downstream",
     "evaluate",
@@ -35,6 +40,8 @@ __all__ = [
     "long_tail_arms",
     "long_tail_baselines",
     "mean_interval",
+    "mixed_arm",
+    "policy_arm",
     "predict",
     "rarest",
     "real_copies",
@@ -42,6 +49,7 @@ __all__ = [
     "scores",
     "standard_arms",
     "stratified",
+    "synthetic_arms",
     "technique_arms",
     "train_classifier",
 ]

@@ -9,8 +9,10 @@ from typing import Any, Literal
 
 from synthaug.augment import Mode
 from synthaug.bank import SyntheticBank
+from synthaug.classifier.training import _check_batch_options
 from synthaug.data.labeled import LabeledImages
 from synthaug.generators.base import ConditionalGenerator
+from synthaug.policies import POLICIES
 
 #: a source for an arm: a bank, a generator or the path of either; a ``LabeledImages`` pool; or one of
 #: those per size (``{size: source}``) or per size and seed (``{(size, seed): source}``); or a function
@@ -34,6 +36,11 @@ class Arm:
         ratio, mode: how :class:`~synthaug.augment.SyntheticAugment` mixes the source in (``mode="balance"``
             tops every class up to the largest, and takes no ratio).
         classic: classic augmentation (flips, shifts; :func:`~synthaug.evaluation.classic_augmentation`) on every image.
+        policy: an automatic augmentation policy (``"trivial"``: TrivialAugment, ``"randaugment"``;
+            :class:`~synthaug.policies.AugmentPolicy`) on every training image, real and synthetic, after
+            ``classic`` and before any mixing.
+        label_smoothing: as in ``F.cross_entropy``, in ``[0, 1)``.
+        cutmix_alpha: CutMix within each batch (real items with each other; 0: off).
         keep: keep each class's most convincing share of the samples (a bank), by the teacher arm's model.
         drop_wrong, drop_easy: :func:`~synthaug.curation.filter_samples` with the teacher arm's model as judge.
         teacher: ``"soft"`` or ``"hard"``: synthetic items get the teacher arm's model's labels
@@ -41,7 +48,8 @@ class Arm:
         synthetic_weight: loss weight of synthetic items (1: as real ones).
         share_end: the synthetic share falls linearly from full to this factor over training (``0``: to none).
         mix_alpha: real/synthetic mixup instead of appending: ``ratio`` of each batch's items are blended
-            with synthetic samples (``SyntheticMix(mode="mixup", alpha=mix_alpha)``).
+            with synthetic samples (``SyntheticMix(mode=mix_mode, alpha=mix_alpha)``).
+        mix_mode: ``"mixup"`` (blend the whole image) or ``"cutmix"`` (paste a box of the sample).
         finetune_steps, finetune_part, finetune_lr: a second stage on the real data alone (with classic
             augmentation if the arm has it), training ``"head"`` or ``"all"`` of the network.
         sampler, logit_adjust, reweight, mixup_alpha: loss-side techniques of
@@ -56,6 +64,9 @@ class Arm:
     ratio: float | None = None
     mode: Mode = "append"
     classic: bool = False
+    policy: Literal["trivial", "randaugment"] | None = None
+    label_smoothing: float = 0.0
+    cutmix_alpha: float = 0.0
     keep: float | None = None
     drop_wrong: float | None = None
     drop_easy: float | None = None
@@ -64,6 +75,7 @@ class Arm:
     synthetic_weight: float = 1.0
     share_end: float | None = None
     mix_alpha: float | None = None
+    mix_mode: Literal["mixup", "cutmix"] = "mixup"
     finetune_steps: int = 0
     finetune_part: Literal["all", "head"] = "head"
     finetune_lr: float | None = None
@@ -94,13 +106,18 @@ class Arm:
             raise ValueError(f"share_end must lie in [0, 1], got {self.share_end}")
         if self.mix_alpha is not None and (self.mix_alpha <= 0 or self.mode != "append" or self.teacher is not None):
             raise ValueError("mix_alpha (real/synthetic mixup) needs alpha > 0 and no mode or teacher of its own")
+        if self.policy is not None and self.policy not in POLICIES:
+            raise ValueError(f"arm {self.name!r}: unknown augmentation policy {self.policy!r}; choose from {list(POLICIES)}")
+        if self.mix_mode not in ("mixup", "cutmix"):
+            raise ValueError(f"arm {self.name!r}: mix_mode must be 'mixup' or 'cutmix', got {self.mix_mode!r}")
+        _check_batch_options(self.label_smoothing, self.mixup_alpha, self.cutmix_alpha)
         if self.finetune_steps < 0 or self.finetune_part not in ("all", "head"):
             raise ValueError(f"finetune_steps must be >= 0 and finetune_part 'all' or 'head', got "
                              f"{self.finetune_steps} and {self.finetune_part!r}")  # fmt: skip
 
     @property
     def is_real_only(self) -> bool:
-        """Plain training on the real images: what every difference is taken against."""
+        """Plain training on the real images (no augmentation, no technique): what every difference is taken against."""
         return self.source is None and not self.classic and self.options() == Arm("real").options()
 
     @property
@@ -112,7 +129,13 @@ class Arm:
         out = asdict(self)
         for key in ("name", "source", "against"):
             out.pop(key)
+        for key, default in _TURN_3_DEFAULTS.items():  # at their defaults, runs cached before these options keep their keys
+            if out[key] == default:
+                out.pop(key)
         return out
+
+
+_TURN_3_DEFAULTS = {"policy": None, "label_smoothing": 0.0, "cutmix_alpha": 0.0, "mix_mode": "mixup"}
 
 
 def resolve_source(arm: Arm, size: int, seed: int, subset: LabeledImages) -> Any:
@@ -230,4 +253,69 @@ def long_tail_arms(
                 Arm(f"classic + {name} balance filtered", source, mode="balance", classic=True, drop_wrong=0.8, drop_easy=0.2,
                     against=f"classic + {name} balance"),
             ]  # fmt: skip
+    return arms
+
+
+#: the automatic policies of :func:`baseline_arms`, by the short name their arms carry
+POLICY_NAMES = {"classic": None, "TA": "trivial", "RA": "randaugment"}
+#: batch-level mixing of :func:`baseline_arms` and :func:`synthetic_arms`: (mix_mode, alpha); half of each batch
+MIXES = {"mixup": ("mixup", 0.4), "cutmix": ("cutmix", 1.0)}
+
+
+def policy_arm(policy: str = "classic", *, label_smoothing: float = 0.0) -> Arm:
+    """Real data with flips and shifts (``"classic"``), plus TrivialAugment (``"TA"``) or RandAugment (``"RA"``)."""
+    if policy not in POLICY_NAMES:
+        raise ValueError(f"unknown policy {policy!r}; choose from {list(POLICY_NAMES)}")
+    name = "real + classic" + ("" if policy == "classic" else f" + {policy}")
+    if label_smoothing:
+        name += f" + LS {label_smoothing:g}"
+    return Arm(name, classic=True, policy=POLICY_NAMES[policy], label_smoothing=label_smoothing,  # type: ignore[arg-type]
+               against=None if name == "real + classic" else "real + classic")  # fmt: skip
+
+
+def mixed_arm(base: Arm, name: str, source: ArmSource, mix: str, *, ratio: float = 0.5, against: str | None = None) -> Arm:
+    """``base`` (its augmentation and loss) with ``ratio`` of each batch mixed (``mix``: ``"mixup"`` or
+    ``"cutmix"``) with samples of ``source`` (``real_copies``: the real-only control)."""
+    if mix not in MIXES:
+        raise ValueError(f"unknown mix {mix!r}; choose from {list(MIXES)}")
+    mode, alpha = MIXES[mix]
+    return Arm(f"{base.name} + {name} {mix}", source, ratio=ratio, classic=base.classic, policy=base.policy,
+               label_smoothing=base.label_smoothing, mix_alpha=alpha, mix_mode=mode,  # type: ignore[arg-type]
+               against=against or base.name)  # fmt: skip
+
+
+def baseline_arms(
+    policies: Sequence[str] = tuple(POLICY_NAMES), mixes: Sequence[str | None] = (None, *MIXES), *, ratio: float = 0.5
+) -> list[Arm]:
+    """The real-only grid from which the strongest cheap baseline is chosen: each policy (flips and shifts;
+    plus TrivialAugment; plus RandAugment) with no mixing, mixup or CutMix of half of each batch with other
+    real images (the same :class:`~synthaug.transforms.SyntheticMix` path synthetic samples take, so
+    each mixing baseline is also the real-copies control of the synthetic arm of the same name).
+    Real only is added by :func:`~synthaug.evaluation.downstream`."""
+    arms = []
+    for policy in policies:
+        base = policy_arm(policy)
+        for mix in mixes:
+            arms.append(base if mix is None else mixed_arm(base, "real copies", real_copies, mix, ratio=ratio))
+    return arms
+
+
+def synthetic_arms(
+    name: str, source: ArmSource, base: Arm, *, mixes: Sequence[str] = tuple(MIXES), append: bool = True,
+    ratio: float = 0.5, controls: bool = True,
+) -> list[Arm]:
+    """Synthetic samples on top of a real-only ``base`` (e.g. the strongest of :func:`baseline_arms`):
+    appended at ``ratio`` and as the mixup / CutMix partners of ``ratio`` of each batch, each compared
+    with ``base``; with ``controls``, the same mixing with real copies, so that a gain is credited to the
+    samples only when it beats mixing real images the same way."""
+    if base.source is not None or base.mix_alpha is not None:
+        raise ValueError(f"the base arm {base.name!r} must be real-only without batch mixing (synthetic_arms adds the mixing)")
+    arms = []
+    if append:
+        arms.append(Arm(f"{base.name} + {name}", source, ratio=ratio, classic=base.classic, policy=base.policy,
+                        label_smoothing=base.label_smoothing, against=base.name))  # fmt: skip
+    for mix in mixes:
+        arms.append(mixed_arm(base, name, source, mix, ratio=ratio))
+        if controls:
+            arms.append(mixed_arm(base, "real copies", real_copies, mix, ratio=ratio))
     return arms

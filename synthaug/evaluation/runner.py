@@ -44,6 +44,8 @@ from synthaug.evaluation.arms import Arm, resolve_source
 from synthaug.evaluation.classic import Transformed, classic_augmentation
 from synthaug.evaluation.downstream_report import DownstreamReport
 from synthaug.evaluation.stats import confusion, scores
+from synthaug.policies import AugmentPolicy
+from synthaug.seeding import derive_seed
 from synthaug.synthetic import as_source, is_pool, source_fingerprint
 from synthaug.transforms import SyntheticMix
 
@@ -131,7 +133,9 @@ def build_training(arm: Arm, context: _Context, source: Any, recipe: Recipe) -> 
         if arm.drop_wrong is not None or arm.drop_easy is not None:
             source = filter_samples(source, context.teacher, drop_wrong=arm.drop_wrong, drop_easy=arm.drop_easy)
     if arm.mix_alpha is not None:
-        return real, SyntheticMix(source, arm.ratio, mode="mixup", alpha=arm.mix_alpha, seed=seed), real
+        mix = SyntheticMix(source, arm.ratio, mode=arm.mix_mode, alpha=arm.mix_alpha, seed=seed,
+                           transform=_SampleAugment(arm, recipe, context) if arm.classic or arm.policy else None)
+        return real, mix, real
     length = len(subset) + (round(arm.ratio * len(subset)) if arm.mode == "append" else 0)
     epochs = max(1, math.ceil(recipe.steps * recipe.batch_size / max(length, 1)))
     dataset = SyntheticAugment(
@@ -143,6 +147,27 @@ def build_training(arm: Arm, context: _Context, source: Any, recipe: Recipe) -> 
     return dataset, None, real
 
 
+class _SampleAugment:
+    """What a real image goes through, for the samples a mixing transform draws: the arm's classic
+    augmentation image by image, then its policy on the batch."""
+
+    def __init__(self, arm: Arm, recipe: Recipe, context: _Context) -> None:
+        options = {"seed": context.seed, **recipe.classic_options}
+        shape = context.subset.image_shape
+        self.classic = classic_augmentation(shape, **{**options, "seed": derive_seed(options["seed"], "samples")}) if arm.classic else None
+        self.policy = AugmentPolicy(arm.policy, seed=derive_seed(context.seed, "samples")) if arm.policy else None
+
+    def __call__(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        if self.classic is not None:
+            images = torch.stack([self.classic(image) for image in images.cpu()]).to(images.device)
+        return self.policy(images, generator=generator) if self.policy is not None else images
+
+
+def arm_policy(arm: Arm, seed: int) -> AugmentPolicy | None:
+    """The arm's augmentation policy for a run with ``seed`` (``None`` without one)."""
+    return AugmentPolicy(arm.policy, seed=seed) if arm.policy is not None else None
+
+
 def _run(arm: Arm, context: _Context, source: Any, recipe: Recipe, test: LabeledImages) -> tuple[dict[str, Any], nn.Module]:
     dataset, batch_transform, real = build_training(arm, context, source, recipe)
     shape, k = context.subset.image_shape, context.subset.num_classes
@@ -152,11 +177,13 @@ def _run(arm: Arm, context: _Context, source: Any, recipe: Recipe, test: Labeled
     common = {"image_shape": shape, "num_classes": k, "batch_size": recipe.batch_size, "seed": context.seed,
               "accelerator": recipe.accelerator, "weight_decay": recipe.weight_decay, "schedule": recipe.schedule}  # fmt: skip
     model = train_classifier(dataset, model=model, steps=recipe.steps, lr=recipe.lr, sampler=arm.sampler,
-                             mixup_alpha=arm.mixup_alpha, logit_adjust=arm.logit_adjust, reweight=arm.reweight,
+                             mixup_alpha=arm.mixup_alpha, cutmix_alpha=arm.cutmix_alpha, label_smoothing=arm.label_smoothing,
+                             policy=arm_policy(arm, context.seed), logit_adjust=arm.logit_adjust, reweight=arm.reweight,
                              batch_transform=batch_transform, **common)  # fmt: skip
     if arm.finetune_steps:
         model = train_classifier(real, model=model, steps=arm.finetune_steps, lr=arm.finetune_lr or recipe.lr / 10,
-                                 trainable=arm.finetune_part, logit_adjust=arm.logit_adjust, **common)  # fmt: skip
+                                 trainable=arm.finetune_part, logit_adjust=arm.logit_adjust, label_smoothing=arm.label_smoothing,
+                                 policy=arm_policy(arm, context.seed), **common)  # fmt: skip
     predictions = predict(model, test.images).argmax(1)
     matrix = confusion(predictions, test.labels, k)
     return {"confusion": matrix, "groups": context.groups, **scores(matrix, context.groups)}, model
