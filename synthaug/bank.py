@@ -3,6 +3,7 @@
 Layout of a bank directory::
 
     plan.json                  what is being generated (written first; a resumed run must match it)
+    training_data.safetensors  the hashes of the generator's training images (when it recorded them)
     shards/00000.images.npy    uint8 (n, C, H, W)
     shards/00000.labels.npy    int64 (n,)
     ...
@@ -36,6 +37,7 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 from torch.utils.data import DataLoader
 
 from synthaug.console import quiet_lightning
+from synthaug.data.fingerprint import DataFingerprint
 from synthaug.generators.base import ConditionalGenerator, sample_uint8
 from synthaug.io import atomic_write, weights_sha256
 from synthaug.seeding import torch_generator
@@ -46,6 +48,8 @@ PLAN_NAME = "plan.json"
 #: banks up to this many bytes of images are read into memory on first use (per process)
 RESIDENT_BYTES = 256 * 2**20
 MANIFEST_NAME = "manifest.json"
+#: the per-image hashes of the generator's training data (the manifest records their count, digest and sha256)
+TRAINING_DATA_NAME = "training_data.safetensors"
 
 
 class BankError(ValueError):
@@ -145,6 +149,7 @@ class SyntheticBank:
         self._images: list[np.ndarray] | None = None
         self._resident: torch.Tensor | None = None  # every image in memory, for a bank of at most RESIDENT_BYTES
         self._selection: torch.Tensor | None = None  # positions in the files, for a view made by select()
+        self._training_data: DataFingerprint | None = None  # read on first use
         self._by_class = [torch.nonzero(self.labels == c).flatten() for c in range(self.num_classes)]
 
     # --- metadata -----------------------------------------------------------------------------
@@ -175,6 +180,23 @@ class SyntheticBank:
     @property
     def generator_sha256(self) -> str:
         return self.manifest["generator"]["sha256"]
+
+    @property
+    def training_data(self) -> DataFingerprint | None:
+        """The fingerprint of the images the bank's generator was trained on (``None`` if it recorded none), checked."""
+        entry = self.manifest.get("training_data")
+        if entry is None:
+            return None
+        if self._training_data is None:
+            file = self.path / TRAINING_DATA_NAME
+            blob = file.read_bytes() if file.is_file() else b""
+            if len(blob) != entry["bytes"] or hashlib.sha256(blob).hexdigest() != entry["sha256"]:
+                raise BankError(f"{file} is missing or does not match the sha256 in the manifest; regenerate the bank")
+            fingerprint = DataFingerprint.from_bytes(blob, str(file))
+            if fingerprint.digest != entry["digest"]:
+                raise BankError(f"{file} does not hold the training data the manifest names; regenerate the bank")
+            self._training_data = fingerprint
+        return self._training_data
 
     @property
     def sha256(self) -> str:
@@ -327,7 +349,8 @@ class SyntheticBank:
         """Sample ``per_class`` images of every class (or ``counts[c]`` of class ``c``) into ``path``.
 
         ``sample_options`` go to ``generator.sample`` (e.g. ``{"steps": 20, "guidance": 1.5}`` for a
-        ddpm); the manifest records every option with the value used. Interrupted runs resume:
+        ddpm); the manifest records every option with the value used (a ddpm's ``feedback`` classifier as
+        the sha256 of its weights). Interrupted runs resume:
         shards already on disk are kept and only the missing ones are sampled, giving the same bytes
         as an uninterrupted run. A finished bank with the same request is opened as it is.
         ``accelerator``/``devices``/``strategy`` go to ``lightning.Trainer``; with several devices each
@@ -338,10 +361,13 @@ class SyntheticBank:
         if batch_size < 1 or shard_size < 1:
             raise ValueError(f"batch_size and shard_size must be >= 1, got {batch_size} and {shard_size}")
         root = Path(path)
+        options = generator.check_sample_options(sample_options or {})
         plan_meta = _plan_meta(generator, _class_counts(generator.num_classes, per_class, counts), seed, shard_size,
-                               generator.check_sample_options(sample_options or {}))  # fmt: skip
+                               generator.sample_options_record(options))  # fmt: skip
         if _claim(root, plan_meta):
             return cls.open(root)
+        if generator.training_data is not None:
+            atomic_write(root / TRAINING_DATA_NAME, generator.training_data.to_bytes())
         plan = _Plan(plan_meta["counts"], shard_size)
         sizes = [len(plan.shard_labels(k)) for k in range(plan.num_shards)]
         missing = [k for k in range(plan.num_shards) if not _shard_is_complete(root, k, sizes[k], generator.image_shape)]
@@ -351,7 +377,7 @@ class SyntheticBank:
                 trainer = L.Trainer(accelerator=accelerator, devices=devices, strategy=strategy, logger=False,
                                     callbacks=[_ShardWriter(root)], enable_progress_bar=progress_bar and sys.stderr.isatty(),
                                     enable_model_summary=False, **(trainer_kwargs or {}))  # fmt: skip
-            module = _SampleShards(generator, plan, seed, batch_size, plan_meta["sample_options"])
+            module = _SampleShards(generator, plan, seed, batch_size, options)
             with quiet_lightning(), warnings.catch_warnings():
                 # The writer needs no batch indices: each item (a shard index, batch_size=None) names its shard.
                 warnings.filterwarnings("ignore", message="Couldn't infer the batch indices")
@@ -378,6 +404,10 @@ def _plan_meta(
         "sample_options": sample_options,
         "shard_size": shard_size,
     }
+    if generator.training_data is not None:  # what the generator saw, so that evaluations can refuse it as a test set
+        blob = generator.training_data.to_bytes()
+        meta["training_data"] = {**generator.training_data.summary(), "file": TRAINING_DATA_NAME, "bytes": len(blob),
+                                 "sha256": hashlib.sha256(blob).hexdigest()}  # fmt: skip
     return json.loads(json.dumps(meta))  # as JSON gives it back: tuples become lists
 
 

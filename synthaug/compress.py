@@ -86,6 +86,7 @@ def prune_weights(generator: ConditionalDDPM, ratio: float) -> ConditionalDDPM:
         state[prefix + "conv2.weight"] = state[prefix + "conv2.weight"][:, keep]
     pruned.unet.load_state_dict(state)
     pruned.ema.load_state_dict(state)
+    pruned.training_data = generator.training_data  # the same model, narrower: it has seen the same images
     return pruned
 
 
@@ -202,6 +203,7 @@ def distill(
                             enable_progress_bar=False, default_root_dir=out)  # fmt: skip
         trainer.fit(module, loader)
     student = student.eval()
+    student.training_data = teacher.training_data  # it learns from the teacher alone, so it has seen what the teacher saw
     save(student, Path(out) / "generator")
     return student
 

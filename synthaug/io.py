@@ -1,8 +1,10 @@
-"""Saving and loading generators without pickle: ``config.json`` + ``model.safetensors``.
+"""Saving and loading generators without pickle: ``config.json`` + ``model.safetensors`` (+ ``data.safetensors``).
 
 The JSON records the family, its hyper-parameters, the class names, the library and format
-versions and the sha256 of the weights file. :func:`load` checks all of them before it builds the
-model, so a truncated, edited or foreign directory is refused with a message that says why.
+versions and the sha256 of the weights file; for a generator trained by :func:`synthaug.fit`, also
+the fingerprint of its training images (count, per-class counts, digest), whose per-image hashes
+are in ``data.safetensors`` with its own sha256. :func:`load` checks all of them before it builds
+the model, so a truncated, edited or foreign directory is refused with a message that says why.
 """
 
 from __future__ import annotations
@@ -19,11 +21,14 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
 from synthaug._version import __version__
+from synthaug.data.fingerprint import DataFingerprint
 from synthaug.generators.base import ConditionalGenerator, get_family
 
 FORMAT_VERSION = 1
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
+#: the per-image hashes of the training data (the fingerprint's summary is in config.json)
+DATA_NAME = "data.safetensors"
 
 
 class CorruptSaveError(ValueError):
@@ -78,6 +83,12 @@ def save(generator: ConditionalGenerator, path: str | os.PathLike) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     blob = _serialize(generator)
     atomic_write(path / WEIGHTS_NAME, blob)
+    training = getattr(generator, "training_data", None)
+    if training is not None:
+        data_blob = training.to_bytes()
+        atomic_write(path / DATA_NAME, data_blob)
+    else:
+        (path / DATA_NAME).unlink(missing_ok=True)  # an earlier save's, which would describe another model
     meta = {
         "library": "synthaug",
         "library_version": __version__,
@@ -87,6 +98,9 @@ def save(generator: ConditionalGenerator, path: str | os.PathLike) -> Path:
         "class_names": list(generator.class_names),
         "weights": {"file": WEIGHTS_NAME, "bytes": len(blob), "sha256": hashlib.sha256(blob).hexdigest()},
     }
+    if training is not None:
+        meta["training_data"] = {**training.summary(), "file": DATA_NAME, "bytes": len(data_blob),
+                                 "sha256": hashlib.sha256(data_blob).hexdigest()}  # fmt: skip
     atomic_write(path / CONFIG_NAME, (json.dumps(meta, indent=2) + "\n").encode())
     _remember_sha256(generator, meta["weights"]["sha256"])
     return path
@@ -118,7 +132,47 @@ def read_config(path: str | os.PathLike) -> dict[str, Any]:
     weights = meta.get("weights")
     if missing or not isinstance(weights, dict) or not {"file", "bytes", "sha256"} <= set(weights):
         raise CorruptSaveError(f"{config_file} lacks required entries {missing or ['weights.file/bytes/sha256']}")
+    training = meta.get("training_data")
+    if training is not None and (not isinstance(training, dict) or not {"file", "bytes", "sha256", "digest"} <= set(training)):
+        raise CorruptSaveError(f"{config_file} has an invalid training_data entry (it needs file, bytes, sha256 and digest)")
     return meta
+
+
+def _checked_file(path: Path, entry: dict[str, Any], what: str) -> bytes:
+    """The bytes of the file ``entry`` names in ``path``, checked against its recorded size and sha256."""
+    file = path / Path(entry["file"]).name
+    if not file.is_file():
+        raise CorruptSaveError(f"{file} ({what}) is missing; the save is incomplete")
+    blob = file.read_bytes()
+    if len(blob) != entry["bytes"]:
+        raise CorruptSaveError(f"{file} has {len(blob)} bytes but {entry['bytes']} were saved; it is truncated or was replaced")
+    digest = hashlib.sha256(blob).hexdigest()
+    if digest != entry["sha256"]:
+        raise CorruptSaveError(
+            f"{file} does not match its recorded sha256 ({digest[:12]}... != {str(entry['sha256'])[:12]}...); "
+            "the file was modified or corrupted: do not use it, re-save the generator"
+        )
+    return blob
+
+
+def read_training_data(path: str | os.PathLike) -> DataFingerprint | None:
+    """The fingerprint of the images the generator saved in ``path`` was trained on (``None`` if not recorded), checked."""
+    path = Path(path)
+    return _training_data(path, read_config(path))
+
+
+def _training_data(path: Path, meta: dict[str, Any]) -> DataFingerprint | None:
+    entry = meta.get("training_data")
+    if entry is None:
+        return None
+    blob = _checked_file(path, entry, "the training data's fingerprint")
+    try:
+        fingerprint = DataFingerprint.from_bytes(blob, str(path / DATA_NAME))
+    except ValueError as err:
+        raise CorruptSaveError(str(err)) from err
+    if fingerprint.digest != entry["digest"]:
+        raise CorruptSaveError(f"{path / DATA_NAME} does not hold the training data {CONFIG_NAME} names; re-save the generator")
+    return fingerprint
 
 
 def load(path: str | os.PathLike, *, map_location: str | torch.device = "cpu") -> ConditionalGenerator:
@@ -136,19 +190,9 @@ def load(path: str | os.PathLike, *, map_location: str | torch.device = "cpu") -
     cls = get_family(meta["family"])
     weights = meta["weights"]
     weights_file = path / Path(weights["file"]).name
-    if not weights_file.is_file():
-        raise CorruptSaveError(f"{weights_file} is missing; the save is incomplete")
-    blob = weights_file.read_bytes()
-    if len(blob) != weights["bytes"]:
-        raise CorruptSaveError(
-            f"{weights_file} has {len(blob)} bytes but {weights['bytes']} were saved; it is truncated or was replaced"
-        )
-    digest = hashlib.sha256(blob).hexdigest()
-    if digest != weights["sha256"]:
-        raise CorruptSaveError(
-            f"{weights_file} does not match its recorded sha256 ({digest[:12]}... != {str(weights['sha256'])[:12]}...); "
-            "the file was modified or corrupted: do not use it, re-save the generator"
-        )
+    blob = _checked_file(path, weights, "the weights")
+    digest = weights["sha256"]
+    training = _training_data(path, meta)
     try:
         state = load_safetensors(blob)
     except SafetensorError as err:
@@ -163,5 +207,6 @@ def load(path: str | os.PathLike, *, map_location: str | torch.device = "cpu") -
     except RuntimeError as err:
         raise CorruptSaveError(f"the weights in {weights_file} do not fit the saved config: {err}") from err
     generator = generator.to(map_location).eval()
+    generator.training_data = training
     _remember_sha256(generator, digest)
     return generator

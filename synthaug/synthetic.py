@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from synthaug.bank import MANIFEST_NAME, PLAN_NAME, SyntheticBank
+from synthaug.data.fingerprint import DataFingerprint
 from synthaug.data.labeled import LabeledImages
 from synthaug.generators.base import ConditionalGenerator, sample_uint8
 from synthaug.io import load, weights_sha256
@@ -149,8 +150,17 @@ def source_fingerprint(source: Source, sample_options: Mapping[str, Any] | None 
         return f"bank:{source.sha256}"
     if isinstance(source, ImagePool):
         return f"images:{source.sha256}"
-    options = source.check_sample_options(sample_options or {})
+    options = source.sample_options_record(sample_options or {})
     return f"{source.family}:{source_sha256(source)}:{json.dumps(options, sort_keys=True)}"
+
+
+def training_fingerprint(source: Source) -> DataFingerprint | None:
+    """The fingerprint of the real images ``source`` learned from or copies: a bank's or generator's recorded
+    training data (``None`` when it recorded none), or a pool's own images."""
+    source = as_source(source)
+    if isinstance(source, ImagePool):
+        return DataFingerprint.from_tensors(source.images(range(len(source))), source.labels, source.num_classes)
+    return source.training_data
 
 
 def check_classes(source: SyntheticBank | ImagePool | ConditionalGenerator, labels: Sequence[int] | torch.Tensor,

@@ -31,6 +31,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from torch.utils.data import DataLoader
 
 from synthaug.console import progress_callback, quiet_lightning
+from synthaug.data.fingerprint import DataFingerprint
 from synthaug.data.labeled import LabeledImages, to_signed_unit
 from synthaug.data.samplers import EpochShuffleSampler
 from synthaug.generators.base import ConditionalGenerator, get_family
@@ -74,6 +75,7 @@ class ImagesDataModule(L.LightningDataModule):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.data, self.batch_size, self.seed, self.num_workers = data, batch_size, seed, num_workers
+        self.fingerprint = data.fingerprint()  # saved in checkpoints: a resume on other images is refused
         self._epoch, self._batches = 0, 0
         self._resume: tuple[int, int] | None = None
 
@@ -111,13 +113,24 @@ class ImagesDataModule(L.LightningDataModule):
         return batch
 
     def state_dict(self) -> dict[str, Any]:
-        return {"epoch": self._epoch, "batches": self._batches, "seed": self.seed, "batch_size": self.batch_size}
+        data = {"count": self.fingerprint.count, "digest": self.fingerprint.digest}
+        return {"epoch": self._epoch, "batches": self._batches, "seed": self.seed, "batch_size": self.batch_size, "data": data}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         if (state_dict["seed"], state_dict["batch_size"]) != (self.seed, self.batch_size):
             raise ValueError(
                 f"the checkpoint was trained with seed={state_dict['seed']}, batch_size={state_dict['batch_size']}; "
                 f"resume with the same values (got seed={self.seed}, batch_size={self.batch_size})"
+            )
+        saved = state_dict.get("data")
+        if saved is None:
+            log.warning("the checkpoint does not record its training data (written by an earlier synthaug): "
+                        "resuming on the data given, unchecked")  # fmt: skip
+        elif saved.get("digest") != self.fingerprint.digest:
+            raise ValueError(
+                f"the checkpoint was trained on other data: {saved.get('count', 0):,} images (digest "
+                f"{str(saved.get('digest'))[:12]}), this run has {self.fingerprint.describe()}; resume with the data it "
+                "was trained on (on the command line: the same --data, --split, --per-class and --subset-seed)"
             )
         self._resume = (state_dict["epoch"], state_dict["batches"])
 
@@ -323,6 +336,7 @@ def fit(
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
 
     trained = module.generator.eval()
+    trained.training_data = _training_data(datamodule.fingerprint, initial)
     if trainer.is_global_zero:
         save(trained, out / "generator")
         save_image_grid(class_grid(trained, 8, seed=seed), out / "samples.png", nrow=8)
@@ -368,6 +382,17 @@ def _expected_warnings() -> None:
     warnings.filterwarnings("ignore", message=r"Be aware that when using `ckpt_path`, callbacks used to create")
     # EMA copies of a network are frozen in eval mode on purpose.
     warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode at the start of training")
+
+
+def _training_data(fingerprint: DataFingerprint, initial: ConditionalGenerator | None) -> DataFingerprint | None:
+    """What the trained generator has seen: this run's data, and an initial generator's (unknown if that is unknown)."""
+    if initial is None:
+        return fingerprint
+    if initial.training_data is None:
+        log.warning("the initial generator records no training data, so neither does the fine-tuned one; "
+                    "held-out sets cannot be checked against it")  # fmt: skip
+        return None
+    return initial.training_data.union(fingerprint)
 
 
 def _check_fits(generator: ConditionalGenerator, data: LabeledImages) -> None:

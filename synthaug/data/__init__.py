@@ -1,7 +1,9 @@
 """Real data sources, all loaded into :class:`LabeledImages`."""
 
+from synthaug.data.fingerprint import DataFingerprint, DataLeakError, check_held_out
 from synthaug.data.labeled import LabeledImages, to_signed_unit, to_uint8
 from synthaug.data.sources import (
+    DIGITS_TRAIN_PER_CLASS,
     FASHION_MNIST_CLASSES,
     FASHION_MNIST_ROOT,
     from_arrays,
@@ -13,9 +15,13 @@ from synthaug.data.sources import (
 )
 
 __all__ = [
+    "DIGITS_TRAIN_PER_CLASS",
+    "DataFingerprint",
+    "DataLeakError",
     "FASHION_MNIST_CLASSES",
     "FASHION_MNIST_ROOT",
     "LabeledImages",
+    "check_held_out",
     "from_arrays",
     "from_dataset",
     "from_hf",

@@ -26,16 +26,30 @@ IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".
 Size = int | tuple[int, int]
 
 
-def load_digits() -> LabeledImages:
+#: the digits' fixed training split: this many images of every class, drawn with DIGITS_SPLIT_SEED (the rest is the test split)
+DIGITS_TRAIN_PER_CLASS = 50
+DIGITS_SPLIT_SEED = 0
+
+
+def load_digits(split: Literal["all", "train", "test"] = "all") -> LabeledImages:
     """scikit-learn's bundled handwritten digits: 1,797 grayscale 8x8 images, 10 classes.
 
-    The 0..16 intensities are rescaled to 0..255.
+    The 0..16 intensities are rescaled to 0..255. ``split="train"`` is a fixed stratified split of
+    500 images (50 of every class, ``load_digits().split(50, seed=0)[0]``), ``"test"`` the other 1,297:
+    the command line trains on the first (``synthaug fit --data digits``) and tests on the second
+    (``synthaug evaluate`` / ``benchmark --data digits``), so that no score is taken on training images.
     """
+    if split not in ("all", "train", "test"):
+        raise ValueError(f"split must be 'all', 'train' or 'test', got {split!r}")
     from sklearn.datasets import load_digits as sk_load_digits
 
     bunch = sk_load_digits()
     images = np.rint(bunch.images * (255.0 / 16.0)).astype(np.uint8)[:, None]  # (N, 1, 8, 8)
-    return LabeledImages(torch.from_numpy(images), torch.from_numpy(bunch.target.astype(np.int64)), tuple("0123456789"))
+    data = LabeledImages(torch.from_numpy(images), torch.from_numpy(bunch.target.astype(np.int64)), tuple("0123456789"))
+    if split == "all":
+        return data
+    train, test = data.split(DIGITS_TRAIN_PER_CLASS, seed=DIGITS_SPLIT_SEED)
+    return train if split == "train" else test
 
 
 def load_fashion_mnist(root: str | os.PathLike | None = None, split: Literal["train", "test"] = "train") -> LabeledImages:

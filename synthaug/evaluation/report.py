@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import re
@@ -16,6 +17,7 @@ from torch import Tensor, nn
 
 from synthaug.bank import SyntheticBank
 from synthaug.classifier import accuracy, train_classifier
+from synthaug.data.fingerprint import check_held_out
 from synthaug.data.labeled import LabeledImages
 from synthaug.metrics.features import FeatureExtractor, domain_classifier
 from synthaug.metrics.functional import (
@@ -27,6 +29,8 @@ from synthaug.metrics.functional import (
     prdc,
 )
 from synthaug.visualize import save_image_grid
+
+log = logging.getLogger(__name__)
 
 METRICS = ("fid", "kid", "kid_std", "precision", "recall", "density", "coverage")
 LOWER_IS_BETTER = {"fid", "kid"}
@@ -153,6 +157,7 @@ def evaluate(
     seed: int = 0,
     out: str | os.PathLike | None = None,
     cache_dir: str | os.PathLike | None = None,
+    allow_overlap: bool = False,
 ) -> EvaluationReport:
     """Compare a synthetic set with real test images.
 
@@ -168,7 +173,13 @@ def evaluate(
         cas_steps: classifier steps for CAS (train on synthetic, test on real); ``None`` skips CAS.
         feature_steps: training steps of the default domain classifier (cached per data and steps).
         out: a directory for ``report.json``, ``report.md`` and the figures.
+        allow_overlap: go on (with a warning, and a note in the report) when ``real_test`` shares images
+            with the generator's training images; by default that is refused (:class:`~synthaug.data.DataLeakError`).
+            A bank records what its generator was trained on; ``generator_train`` (or ``real_train``) is checked too.
+            When a bank records it and ``generator_train`` is not given, the memorization check and CAS's real
+            baseline use the images of ``real_train`` that the generator was trained on.
     """
+    generator_train, leaks = _provenance(real_test, synthetic, real_train, generator_train, allow_overlap)
     synthetic = _as_images(synthetic)
     if tuple(synthetic.class_names) != tuple(real_test.class_names):
         raise ValueError(f"class sets differ: synthetic {list(synthetic.class_names)} vs real {list(real_test.class_names)}; "
@@ -180,6 +191,7 @@ def evaluate(
     f_test, f_syn = extractor(real_test.images), extractor(synthetic.images)
     f_train = extractor(real_train.images) if real_train is not None else None
     overall, floor, per_class, notes = _distances(f_test, f_syn, f_train, real_test, synthetic, kid_subsets, seed)
+    notes = leaks + notes
     cas = _cas(synthetic, memorization_set, real_test, cas_steps, seed) if cas_steps else None
     memorization, ratios, nearest = None, None, None
     if memorization_set is not None:
@@ -200,6 +212,39 @@ def evaluate(
     if out is not None:
         _write(report, Path(out), synthetic, memorization_set, ratios, nearest, seed)
     return report
+
+
+def _provenance(real_test: LabeledImages, synthetic: SyntheticBank | LabeledImages, real_train: LabeledImages | None,
+                generator_train: LabeledImages | None, allow_overlap: bool) -> tuple[LabeledImages | None, list[str]]:  # fmt: skip
+    """Refuse a ``real_test`` that shares images with what the generator was trained on; pick ``generator_train``
+    from ``real_train`` by the bank's record when it is not given. Returns it and the report's notes on overlaps."""
+    notes, trained = [], None
+    if isinstance(synthetic, SyntheticBank):
+        trained = synthetic.training_data
+        shared = check_held_out(real_test, trained, allow_overlap=allow_overlap, held_out_name="real_test",
+                                trained_name="the bank's generator")  # fmt: skip
+        if shared:
+            notes.append(f"LEAK: {shared} of the {len(real_test)} test images are training images of the bank's generator "
+                         "(allow_overlap=True): every score here is flattered.")  # fmt: skip
+        if trained is not None and generator_train is None and real_train is not None:
+            mask = trained.shared(real_train)
+            if int(mask.sum()) == trained.count and trained.count < len(real_train):
+                generator_train = real_train.select(torch.from_numpy(mask.nonzero()[0]))
+                log.info("generator_train: the %d images of real_train the bank's generator was trained on", trained.count)
+    given = generator_train if generator_train is not None else real_train
+    if given is not None:
+        name = "generator_train" if generator_train is not None else "real_train"
+        fingerprint = given.fingerprint()
+        shared = check_held_out(real_test, fingerprint, allow_overlap=allow_overlap, held_out_name="real_test",
+                                trained_name=f"the generator ({name})")  # fmt: skip
+        if shared:
+            notes.append(f"LEAK: {shared} of the {len(real_test)} test images are in {name} (allow_overlap=True).")
+        if trained is not None and fingerprint.digest != trained.digest and generator_train is not None:
+            message = (f"generator_train ({len(given)} images) is not what the bank's generator was trained on "
+                       f"({trained.describe()}): the memorization check and CAS's real baseline compare with other images")  # fmt: skip
+            log.warning(message)
+            notes.append(message + ".")
+    return generator_train, notes
 
 
 def _extractor(module: nn.Module | None, real_train: LabeledImages | None, real_test: LabeledImages, steps: int, seed: int,

@@ -39,6 +39,7 @@ from torch import nn
 from synthaug.augment import ShareSchedule, SyntheticAugment
 from synthaug.classifier import DEFAULT_STEPS, make_classifier, predict, train_classifier
 from synthaug.curation import filter_samples, keep_confident
+from synthaug.data.fingerprint import check_held_out
 from synthaug.data.labeled import LabeledImages
 from synthaug.evaluation.arms import Arm, resolve_source
 from synthaug.evaluation.classic import Transformed, classic_augmentation
@@ -46,7 +47,7 @@ from synthaug.evaluation.downstream_report import DownstreamReport
 from synthaug.evaluation.stats import confusion, scores
 from synthaug.policies import AugmentPolicy
 from synthaug.seeding import derive_seed
-from synthaug.synthetic import as_source, is_pool, source_fingerprint
+from synthaug.synthetic import as_source, is_pool, source_fingerprint, training_fingerprint
 from synthaug.transforms import SyntheticMix
 
 logger = logging.getLogger(__name__)
@@ -270,6 +271,7 @@ def downstream(
     out: str | os.PathLike | None = None,
     accelerator: str = "auto",
     log: Callable[[str], None] | None = None,
+    allow_overlap: bool = False,
 ) -> DownstreamReport:
     """Train a classifier on each arm for each size, seed and classifier, test it on ``real_test``, summarise.
 
@@ -295,6 +297,9 @@ def downstream(
         classic_options: keyword arguments of :func:`classic_augmentation`, e.g. ``{"hflip": False}`` for digits.
         cache_dir: per-run results (and the teacher's weights) are stored here and reused.
         out: writes ``downstream.json``, ``downstream.md`` and ``downstream.png`` (if matplotlib is installed).
+        allow_overlap: go on, with a warning, when ``real_test`` shares images with what a source's generator
+            was trained on (or with a pool's images); by default that is refused before anything trains
+            (:class:`~synthaug.data.DataLeakError`; a source given as a function is checked when it is built).
     """
     if log is not None:
         warnings.warn("downstream(log=...) is deprecated: progress goes to the 'synthaug' logger", FutureWarning, stacklevel=2)
@@ -310,6 +315,12 @@ def downstream(
     recipe = Recipe(steps, batch_size, lr, weight_decay, schedule, dict(classic_options or {}), accelerator)
     make_subset = subsets or (lambda train, size, seed: stratified(train, size, subset_seed if subset_seed is not None else seed))
     cache = _Cache(cache_dir)
+    held_out = _HeldOut(real_test, allow_overlap)
+    for arm in ordered:  # every source given as an object or a path, before anything trains
+        raw = arm.source
+        for candidate in (raw.values() if isinstance(raw, Mapping) else [raw] if raw is not None else []):
+            if not callable(candidate) or isinstance(candidate, nn.Module):
+                held_out.check(arm, as_source(candidate))
     runs = []
     for size in sizes:
         for seed in seeds:
@@ -318,7 +329,7 @@ def downstream(
             for name, factory in named.items():
                 context = _Context(size, seed, name, factory, subset, named_groups)
                 for arm in ordered:
-                    result = _one(arm, context, recipe, real_test, cache, teacher_arm)
+                    result = _one(arm, context, recipe, real_test, cache, teacher_arm, held_out)
                     runs.append({"size": size if size is not None else len(real_train) // real_train.num_classes,
                                  "seed": seed, "classifier": name, "arm": arm.name, "real_only": arm.is_real_only,
                                  "against": arm.against, "counts": subset.class_counts(), **result})  # fmt: skip
@@ -334,10 +345,28 @@ def downstream(
     return report
 
 
-def _one(arm: Arm, context: _Context, recipe: Recipe, test: LabeledImages, cache: _Cache, teacher_arm: str) -> dict[str, Any]:
+class _HeldOut:
+    """Checks the test set against the images each source was trained on (once per source)."""
+
+    def __init__(self, test: LabeledImages, allow_overlap: bool) -> None:
+        self.test, self.allow_overlap = test.fingerprint(), allow_overlap
+        self.checked: set[str] = set()
+
+    def check(self, arm: Arm, source: Any) -> None:
+        key = source_fingerprint(source)
+        if key not in self.checked:
+            check_held_out(self.test, training_fingerprint(source), allow_overlap=self.allow_overlap,
+                           held_out_name="real_test", trained_name=f"the source of arm {arm.name!r}")  # fmt: skip
+            self.checked.add(key)
+
+
+def _one(arm: Arm, context: _Context, recipe: Recipe, test: LabeledImages, cache: _Cache, teacher_arm: str,
+         held_out: _HeldOut) -> dict[str, Any]:  # fmt: skip
     """One run's result: from the cache, or trained now (after the teacher it needs, from the cache or trained)."""
     raw = resolve_source(arm, context.size, context.seed, context.subset) if arm.source is not None else None
     source = as_source(raw) if raw is not None else None
+    if source is not None:
+        held_out.check(arm, source)
     settings = {**recipe.key(), "classifier": context.classifier, "size": context.size, "seed": context.seed,
                 "subset": _sha(context.subset), "test": _sha(test), "groups": context.groups, "arm": arm.options(),
                 "source": source_fingerprint(source) if source is not None else None,

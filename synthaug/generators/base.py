@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import types
 import typing
 import warnings
@@ -14,6 +15,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from synthaug.data.fingerprint import DataFingerprint
 from synthaug.data.labeled import to_uint8
 
 #: where sampling draws its noise: one ``torch.Generator``, one per sample, or the global RNG (None)
@@ -113,6 +115,9 @@ class ConditionalGenerator(nn.Module, ABC):
     default_steps: ClassVar[int] = 2000
     #: True for families that step their optimisers themselves in :meth:`manual_step` (GANs).
     manual_optimization: ClassVar[bool] = False
+    #: the fingerprint of the images it was trained on, set by :func:`synthaug.fit` and saved with it; ``None``
+    #: when unknown (a fresh generator, or one saved by a synthaug that did not record it)
+    training_data: DataFingerprint | None = None
 
     def __init__(self, config: GeneratorConfig, class_names: Sequence[str] | None = None) -> None:
         super().__init__()
@@ -188,6 +193,12 @@ class ConditionalGenerator(nn.Module, ABC):
             raise ValueError(f"{self.family} sample() has no option(s) {unknown}; its options are: {valid}")
         return {**defaults, **options}
 
+    def sample_options_record(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        """The effective sampling options as JSON values, as a bank's manifest and a source's fingerprint
+        record them; a family whose options can hold objects (a ddpm's ``feedback`` classifier) records
+        a fingerprint of each instead."""
+        return self.check_sample_options(options)
+
     def check_labels(self, labels: torch.Tensor | Sequence[int]) -> torch.Tensor:
         """``labels`` as an ``int64`` tensor on this generator's device, after checking the range."""
         labels = torch.as_tensor(labels)
@@ -244,6 +255,19 @@ def randn(
         return torch.stack(rows) if rows else torch.empty(tuple(shape), device=device, dtype=dtype)
     source = generator.device if generator is not None else device
     return torch.randn(tuple(shape), generator=generator, device=source, dtype=dtype).to(device)
+
+
+def module_sha256(module: nn.Module) -> str:
+    """sha256 of a module's ``state_dict``: each tensor's name, dtype, shape and bytes, in name order.
+
+    Identifies the weights (and buffers) of any network, e.g. a classifier given as a sampling option.
+    """
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        tensor = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()
 
 
 @torch.no_grad()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -22,6 +22,7 @@ from torch import Tensor, nn
 
 from synthaug.generators.base import ConditionalGenerator, GeneratorConfig, Randomness, randn, register, update_ema
 from synthaug.generators.diffusion import SOLVERS, ConditionalUNet, NoiseSchedule, Solver
+from synthaug.generators.diffusion.feedback import FEEDBACK_DEFAULTS, FeedbackGuidance, feedback_record
 from synthaug.generators.diffusion.solvers import DDIMSolver
 
 MAX_GUIDANCE = 20.0
@@ -165,13 +166,20 @@ class ConditionalDDPM(ConditionalGenerator):
 
     def sample_defaults(self) -> dict[str, Any]:
         cfg = self.config
-        return {"steps": cfg.steps, "guidance": cfg.guidance, "sampler": cfg.sampler, "eta": cfg.eta}
+        return {"steps": cfg.steps, "guidance": cfg.guidance, "sampler": cfg.sampler, "eta": cfg.eta, **FEEDBACK_DEFAULTS}
+
+    def sample_options_record(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        return feedback_record(self.check_sample_options(options))  # the classifier as the sha256 of its weights
 
     @torch.no_grad()
     def sample(
         self, labels: Tensor | Sequence[int], *, generator: Randomness = None, **options: Any
     ) -> Tensor:
-        """Images of ``labels`` in ``[-1, 1]``; ``steps``, ``guidance``, ``sampler`` and ``eta`` default to the config's."""
+        """Images of ``labels`` in ``[-1, 1]``; ``steps``, ``guidance``, ``sampler`` and ``eta`` default to the config's.
+
+        ``feedback=classifier`` (logits of images in ``[-1, 1]``), ``feedback_scale`` and ``feedback_criterion``
+        (``"entropy"`` or ``"loss"``) steer samples to where the classifier is unsure (diffusion/feedback.py).
+        """
         cfg = self.config
         resolved = self.check_sample_options({k: v for k, v in options.items() if v is not None})
         steps, guidance, sampler, eta = (resolved[k] for k in ("steps", "guidance", "sampler", "eta"))
@@ -180,7 +188,9 @@ class ConditionalDDPM(ConditionalGenerator):
         solver = DDIMSolver(self.schedule, eta=eta) if sampler == "ddim" else SOLVERS[sampler](self.schedule)
         x = randn((len(labels), *self.image_shape), generator=generator, device=self.device)
         timesteps = self.schedule.spaced(steps, cfg.spacing or solver.spacing)
-        return self.solve(x, labels, timesteps, solver, guidance=guidance, generator=generator).clamp(-1.0, 1.0)
+        feedback = FeedbackGuidance.from_options(resolved, num_classes=self.num_classes, alpha_sigma=self.schedule.alpha_sigma,
+                                                 predict=self.predict_x0_eps)  # fmt: skip
+        return self.solve(x, labels, timesteps, solver, guidance=guidance, generator=generator, feedback=feedback).clamp(-1.0, 1.0)
 
     def predict_x0_eps(self, x: Tensor, t: int, labels: Tensor, guidance: float = 1.0, *, network: nn.Module | None = None,
                        clip: bool = True) -> tuple[Tensor, Tensor]:  # fmt: skip
@@ -207,16 +217,18 @@ class ConditionalDDPM(ConditionalGenerator):
         guidance: float = 1.0,
         generator: Randomness = None,
         record: Sequence[int] = (),
+        feedback: FeedbackGuidance | None = None,
     ) -> Tensor | tuple[Tensor, dict[int, Tensor]]:
         """Run ``solver`` from ``x`` at ``timesteps[0]`` down through ``timesteps`` to the clean image.
 
         With ``record``, also returns the states ``x_t`` reached at those timesteps (step distillation's targets).
+        ``feedback`` adds classifier feedback to every prediction.
         """
         kept = {}
         for i, t in enumerate(timesteps):
             if t in record:
                 kept[t] = x
             s = timesteps[i + 1] if i + 1 < len(timesteps) else -1
-            x0, eps = self.predict_x0_eps(x, t, labels, guidance)
+            x0, eps = (self.predict_x0_eps if feedback is None else feedback.guide)(x, t, labels, guidance)
             x = solver.step(x0, eps, t, s, x, generator)
         return (x, kept) if record else x
