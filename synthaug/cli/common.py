@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from synthaug.data import LabeledImages, from_image_folder, load_digits, load_fashion_mnist
-from synthaug.generators import GENERATORS
+if TYPE_CHECKING:  # the parsers import this module; torch comes in only when a command runs
+    from synthaug.data import LabeledImages
 
 BUILTIN_DATA = ("digits", "fashion-mnist")
 #: the training split of ``--data digits`` in evaluate and benchmark: this many images per class (the rest is the test set)
@@ -17,6 +17,8 @@ DIGITS_TRAIN_PER_CLASS = 50
 
 def load_data(spec: str, *, split: str = "train", root: str | None = None, resize: int | None = None) -> LabeledImages:
     """``digits``, ``fashion-mnist`` or the path of an image folder (one sub-folder per class)."""
+    from synthaug.data import from_image_folder, load_digits, load_fashion_mnist
+
     if spec == "digits":
         if split != "train":
             raise ValueError("digits has a single split; use --split train (or take a subset)")
@@ -43,6 +45,8 @@ def train_test(
     ``fit --data digits --per-class K`` with the same seed); fashion-mnist: its train and test
     splits; an image folder: ``--test-data FOLDER``, or else a stratified fifth of every class held out.
     """
+    from synthaug.data import load_digits
+
     if spec == "digits":
         return load_digits().split(digits_per_class, seed=seed)
     if spec == "fashion-mnist":
@@ -72,6 +76,8 @@ def parse_options(pairs: Sequence[str], flag: str = "--set") -> dict[str, Any]:
 
 def family_options_help() -> str:
     """Every family's hyper-parameters with their defaults, for ``fit --help``."""
+    from synthaug.generators import GENERATORS
+
     lines = ["family hyper-parameters (--set KEY=VALUE), with their defaults:"]
     for name, cls in sorted(GENERATORS.items()):
         options = ", ".join(f"{k}={json.dumps(v) if not isinstance(v, tuple) else json.dumps(list(v))}"

@@ -6,21 +6,23 @@ import argparse
 import shutil
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+from synthaug.cli.parsing import DefaultsFormatter, non_negative_int, positive_int
 
-from synthaug.bank import BankError, SyntheticBank
-from synthaug.data import LabeledImages, load_digits
-from synthaug.evaluation import Arm, downstream, evaluate
-from synthaug.generators import ConditionalGenerator
-from synthaug.generators.base import sample_uint8
-from synthaug.seeding import torch_generator
-from synthaug.training import fit
+if TYPE_CHECKING:  # imported when the demo runs, not when the parser is built
+    from synthaug.bank import SyntheticBank
+    from synthaug.data import LabeledImages
+    from synthaug.generators import ConditionalGenerator
 
 
 def sample_recognition(generator: ConditionalGenerator, data: LabeledImages, *, per_class: int = 100, seed: int = 1) -> float:
     """Share of samples that a logistic regression trained on the real images assigns to their own class."""
+    import torch
     from sklearn.linear_model import LogisticRegression
+
+    from synthaug.generators.base import sample_uint8
+    from synthaug.seeding import torch_generator
 
     clf = LogisticRegression(max_iter=2000).fit(data.images.flatten(1).numpy() / 255.0, data.labels.numpy())
     labels = torch.arange(data.num_classes).repeat_interleave(per_class)
@@ -30,19 +32,22 @@ def sample_recognition(generator: ConditionalGenerator, data: LabeledImages, *, 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     demo = sub.add_parser("demo", help="train a VAE on the bundled digits and use its samples (about two minutes)",
+                          formatter_class=DefaultsFormatter,
                           description="End-to-end demo on scikit-learn's digits: train a generator on a training "
                                       "split, save it, build a bank, evaluate it, and train a classifier with and without it.")  # fmt: skip
-    demo.add_argument("--out", default="synthaug-demo", help="run directory (default: %(default)s)")
-    demo.add_argument("--per-class", type=int, default=50, help="training images per class (default: %(default)s)")
-    demo.add_argument("--steps", type=int, default=1500, help="generator training steps (default: %(default)s)")
-    demo.add_argument("--bank-per-class", type=int, default=200, help="bank size per class (default: %(default)s)")
-    demo.add_argument("--classifier-steps", type=int, default=500, help="classifier steps per run (default: %(default)s)")
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--out", default="synthaug-demo", help="run directory (the demo owns it: a rerun replaces its bank)")
+    demo.add_argument("--per-class", type=positive_int, default=50, help="training images per class")
+    demo.add_argument("--steps", type=positive_int, default=1500, help="generator training steps")
+    demo.add_argument("--bank-per-class", type=positive_int, default=200, help="bank size per class")
+    demo.add_argument("--classifier-steps", type=positive_int, default=500, help="classifier steps per run")
+    demo.add_argument("--seed", type=non_negative_int, default=0, help="seed of the split, the training and the sampling")
     demo.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
     demo.set_defaults(func=run)
 
 
 def _bank(generator: ConditionalGenerator, path: Path, per_class: int, seed: int) -> SyntheticBank:
+    from synthaug.bank import BankError, SyntheticBank
+
     try:
         return SyntheticBank.generate(generator, path=path, per_class=per_class, seed=seed)
     except BankError:  # an earlier demo's bank with other settings: the demo owns its directory
@@ -51,6 +56,10 @@ def _bank(generator: ConditionalGenerator, path: Path, per_class: int, seed: int
 
 
 def run(args: argparse.Namespace) -> int:
+    from synthaug.data import load_digits
+    from synthaug.evaluation import Arm, downstream, evaluate
+    from synthaug.training import fit
+
     out = Path(args.out)
     train, test = load_digits().split(args.per_class, seed=args.seed)
     print(f"synthaug demo: scikit-learn digits (8x8, 10 classes), {len(train)} images to train on "

@@ -4,28 +4,41 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from synthaug.bank import SyntheticBank
-from synthaug.classifier import CLASSIFIERS, DEFAULT_STEPS
 from synthaug.cli.common import BUILTIN_DATA, DIGITS_TRAIN_PER_CLASS, train_test
-from synthaug.data import LabeledImages
-from synthaug.evaluation import (
-    Arm,
-    downstream,
-    evaluate,
-    long_tail_arms,
-    long_tail_baselines,
-    rarest,
-    technique_arms,
+from synthaug.cli.parsing import (
+    DefaultsFormatter,
+    LazyChoices,
+    RawDefaultsFormatter,
+    at_least_one,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    share,
 )
-from synthaug.synthetic import as_source
+
+if TYPE_CHECKING:  # imported when a command runs, not when the parser is built
+    from synthaug.data import LabeledImages
+    from synthaug.evaluation import Arm
+
+
+def _classifiers() -> tuple[str, ...]:
+    from synthaug.classifier import CLASSIFIERS
+
+    return CLASSIFIERS
+
+
+#: the yardstick's ``DEFAULT_STEPS``, written out so that ``--help`` need not import the classifier package (a test compares)
+CLASSIFIER_STEPS = 3000
+
 
 DATA_HELP = f"{' | '.join(BUILTIN_DATA)} | PATH of an image folder (digits: a stratified training split, the rest is the test set)"
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     e = sub.add_parser("evaluate", help="measure a bank against real test images (FID, KID, PRDC, CAS, memorization)",
+                       formatter_class=DefaultsFormatter,
                        description="Compare a SyntheticBank with the real test images: FID, KID, precision/recall, "
                                    "density/coverage overall and per class next to the real-vs-real floor, CAS, "
                                    "and near-copies of the generator's training images. Features come from a "
@@ -33,20 +46,21 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                        epilog="example: synthaug evaluate --data fashion-mnist --bank banks/fm60 --train-per-class 60 --out reports/fm60")  # fmt: skip
     _data_arguments(e)
     e.add_argument("--bank", required=True, help="the SyntheticBank directory")
-    e.add_argument("--train-per-class", type=int,
+    e.add_argument("--train-per-class", type=positive_int,
                    help="the generator was trained on this stratified subset (as in `fit --per-class`): the "
-                        f"memorization check uses it; digits: the training split (default {DIGITS_TRAIN_PER_CLASS})")  # fmt: skip
-    e.add_argument("--subset-seed", type=int, default=0, help="seed of that subset (default: %(default)s)")
-    e.add_argument("--cas-steps", type=int, default=1000, help="classifier steps for CAS; 0 skips it")
-    e.add_argument("--feature-steps", type=int, default=1500, help="domain classifier training steps")
+                        f"memorization check uses it (default: all of --data; digits: {DIGITS_TRAIN_PER_CLASS})")  # fmt: skip
+    e.add_argument("--subset-seed", type=non_negative_int, default=0, help="seed of that subset")
+    e.add_argument("--cas-steps", type=positive_int, default=1000, help="classifier steps for CAS")
+    e.add_argument("--no-cas", action="store_true", help="skip CAS (classification accuracy of a classifier trained on the bank)")
+    e.add_argument("--feature-steps", type=positive_int, default=1500, help="domain classifier training steps")
     e.add_argument("--cache", help="feature extractor cache (default: $SYNTHAUG_CACHE or ~/.cache/synthaug)")
-    e.add_argument("--kid-subsets", type=int, default=100)
-    e.add_argument("--seed", type=int, default=0)
-    e.add_argument("--out", default="synthaug-report", help="report directory (default: %(default)s)")
+    e.add_argument("--kid-subsets", type=positive_int, default=100, help="random subsets KID is averaged over")
+    e.add_argument("--seed", type=non_negative_int, default=0, help="seed of the feature extractor, CAS and KID")
+    e.add_argument("--out", default="synthaug-report", help="report directory")
     e.set_defaults(func=run_evaluate)
 
     b = sub.add_parser("benchmark", help="downstream accuracy: a classifier trained with and without synthetic data",
-                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       formatter_class=RawDefaultsFormatter,
                        description="Train the same yardstick classifier on real images only, with classic augmentation, and "
                                    "with synthetic samples from each --source, for each size and seed (each seed its own "
                                    "stratified subset); report accuracy, balanced accuracy and macro-F1 with 95% intervals "
@@ -58,41 +72,46 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     _data_arguments(b)
     b.add_argument("--source", action="append", default=[], metavar="NAME=PATH",
                    help="a bank or generator directory; {size} and {seed} in PATH are filled in (repeatable)")
-    b.add_argument("--sizes", type=int, nargs="+",
+    b.add_argument("--sizes", type=positive_int, nargs="+",
                    help="real images per class (the head class's with --long-tailed); default: 20 for digits, else 60")
-    b.add_argument("--ratios", type=float, nargs="+", default=[0.5], help="synthetic ratios (default: %(default)s)")
+    b.add_argument("--ratios", type=positive_float, nargs="+", default=[0.5], help="synthetic ratios")
     b.add_argument("--mode", default="append", choices=("append", "replace", "balance"), help="SyntheticAugment mode")
-    b.add_argument("--keep", type=float, help="keep this share of each class's most convincing samples (banks only)")
+    b.add_argument("--keep", type=share, help="keep this share of each class's most convincing samples (banks only; default: all)")
     b.add_argument("--techniques", action="store_true",
                    help="add every technique (teacher labels and their control, a loss weight, two stages, filtering, "
                         "real/synthetic mixup, a fading share) for each source, on top of classic augmentation")
-    b.add_argument("--long-tailed", type=float, metavar="IMBALANCE",
-                   help="long-tailed subsets (largest / smallest class), with the loss-side baselines and balance arms")
+    b.add_argument("--long-tailed", type=at_least_one, metavar="IMBALANCE",
+                   help="long-tailed subsets (largest / smallest class), with the loss-side baselines and balance arms "
+                        "(default: balanced subsets)")  # fmt: skip
     b.add_argument("--profile", default="exponential", choices=("exponential", "step"), help="long-tailed profile")
-    b.add_argument("--classifiers", nargs="+", default=["cnn"], choices=CLASSIFIERS, help="yardstick networks (default: cnn)")
-    b.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    b.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="classifier steps per run (default: %(default)s)")
-    b.add_argument("--batch-size", type=int, default=64)
-    b.add_argument("--out", default="synthaug-benchmark", help="output directory (default: %(default)s)")
+    b.add_argument("--classifiers", nargs="+", default=["cnn"], choices=LazyChoices(_classifiers), metavar="NAME",
+                   help="yardstick networks: cnn | resnet")  # listed here: the classifier package imports Lightning
+    b.add_argument("--seeds", type=non_negative_int, nargs="+", default=[0, 1, 2], help="one run (and subset) per seed")
+    b.add_argument("--steps", type=positive_int, default=CLASSIFIER_STEPS, help="classifier steps per run")
+    b.add_argument("--batch-size", type=positive_int, default=64, help="classifier batch size")
+    b.add_argument("--out", default="synthaug-benchmark", help="output directory")
     b.set_defaults(func=run_benchmark)
 
 
 def _data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help=DATA_HELP)
     parser.add_argument("--test-data", metavar="PATH", help="an image folder of held-out images (default: a fifth of --data)")
-    parser.add_argument("--root", help="folder with the Fashion-MNIST IDX files (default: Debian's location)")
-    parser.add_argument("--resize", type=int, help="resize image-folder images to SIZE x SIZE")
+    parser.add_argument("--root", help="folder with the Fashion-MNIST IDX files (default: $SYNTHAUG_FASHION_MNIST or Debian's location)")
+    parser.add_argument("--resize", type=positive_int, help="resize image-folder images to SIZE x SIZE (default: as stored)")
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    digits = args.train_per_class or DIGITS_TRAIN_PER_CLASS
+    from synthaug.bank import SyntheticBank
+    from synthaug.evaluation import evaluate
+
+    digits = DIGITS_TRAIN_PER_CLASS if args.train_per_class is None else args.train_per_class
     train, test = train_test(args.data, test=args.test_data, root=args.root, resize=args.resize, seed=args.subset_seed,
                              digits_per_class=digits)  # fmt: skip
     generator_train = train
-    if args.data != "digits" and args.train_per_class:
+    if args.data != "digits" and args.train_per_class is not None:
         generator_train = train.subset(args.train_per_class, seed=args.subset_seed)
     bank = SyntheticBank.open(args.bank)
-    report = evaluate(test, bank, real_train=train, generator_train=generator_train, cas_steps=args.cas_steps or None,
+    report = evaluate(test, bank, real_train=train, generator_train=generator_train, cas_steps=None if args.no_cas else args.cas_steps,
                       feature_steps=args.feature_steps, kid_subsets=args.kid_subsets, seed=args.seed, out=args.out,
                       cache_dir=args.cache)  # fmt: skip
     print(report.to_markdown().split("## Classification")[0].rstrip())
@@ -102,6 +121,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 def _sources(specs: list[str], sizes: list[int], seeds: list[int]) -> dict[str, Any]:
     """``{name: source or {(size, seed): source}}``, every path checked before anything trains."""
+    from synthaug.synthetic import as_source
+
     sources = {}
     for spec in specs:
         name, sep, path = spec.partition("=")
@@ -115,6 +136,8 @@ def _sources(specs: list[str], sizes: list[int], seeds: list[int]) -> dict[str, 
 
 
 def _arms(args: argparse.Namespace, sources: dict[str, Any]) -> list[Arm]:
+    from synthaug.evaluation import Arm, long_tail_arms, long_tail_baselines, technique_arms
+
     classic = "real + classic"
     if args.long_tailed is not None:
         return long_tail_baselines() + long_tail_arms(sources, techniques=list(sources)[:1] if args.techniques else ())
@@ -133,6 +156,8 @@ def _arms(args: argparse.Namespace, sources: dict[str, Any]) -> list[Arm]:
 
 
 def run_benchmark(args: argparse.Namespace) -> int:
+    from synthaug.evaluation import downstream, rarest
+
     train, test = train_test(args.data, test=args.test_data, root=args.root, resize=args.resize)
     sizes = args.sizes or ([20] if args.data == "digits" else [60])
     subsets = None
