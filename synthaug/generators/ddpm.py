@@ -7,6 +7,10 @@ https://arxiv.org/abs/2202.00512); the label is dropped to a "no class" token wi
 2022, https://arxiv.org/abs/2207.12598): the conditional and unconditional passes run as one batch
 and combine as ``uncond + guidance * (cond - uncond)``; the loop is written out below, with the
 sampler (``ddpm``, ``ddim``, ``dpm++2m``) as a separate object. Sampling uses an EMA of the weights.
+
+``parameterization="edm"`` trains and samples as EDM instead (Karras et al. 2022, https://arxiv.org/abs/2206.00364;
+diffusion/edm.py, diffusion/solvers/edm.py), and ``augment_p > 0`` adds EDM's non-leaking, conditioned
+augmentation (diffusion/augment.py) to either.
 """
 
 from __future__ import annotations
@@ -23,18 +27,51 @@ from torch import Tensor, nn
 from synthaug.generators.base import ConditionalGenerator, GeneratorConfig, Randomness, randn, register, update_ema
 from synthaug.generators.diffusion import SOLVERS, ConditionalUNet, NoiseSchedule, Solver
 from synthaug.generators.diffusion.feedback import FEEDBACK_DEFAULTS, FeedbackGuidance, feedback_record
+from synthaug.generators.diffusion.augment import AUGMENT_DIM, augment, check_augmentations
+from synthaug.generators.diffusion.edm import TIME_SCALE, EDMPreconditioning, check_edm, karras_sigmas, training_sigmas
 from synthaug.generators.diffusion.solvers import DDIMSolver
+from synthaug.generators.diffusion.solvers.edm import EDM_SOLVERS, solve_edm
 
 MAX_GUIDANCE = 20.0
+#: network presets, ``size -> (base_channels, channel_mults, blocks_per_level)``; parameters at 28x28, 10 classes
+SIZES: dict[str, tuple[int, tuple[int, ...], int]] = {
+    "small": (16, (1, 2), 2),  # 0.25M, about a third of base: the most training steps in a few CPU minutes
+    "base": (32, (1, 2), 1),  # 0.69M: the CPU default
+    "large": (64, (1, 2), 1),  # 2.75M, 4x base: the one to take on a GPU
+}
+PARAMETERIZATIONS = ("vp", "edm")
 
 
 @dataclass
 class DDPMConfig(GeneratorConfig):
-    base_channels: int = 32
-    channel_mults: tuple[int, ...] = (1, 2)
+    """The ddpm's options.
+
+    ``size`` picks the network: ``"small"`` (0.25M parameters on 28x28 images, a third of base: for a
+    few CPU minutes), ``"base"`` (0.69M, the CPU default) or ``"large"`` (2.75M, 4x base: the one for a
+    GPU). It sets ``base_channels``, ``channel_mults`` and ``blocks_per_level``; any of them given explicitly wins.
+
+    ``parameterization``: ``"vp"`` (a cosine schedule of ``timesteps`` discrete steps; the network predicts
+    ``prediction``, weighted by ``loss_weighting``) or ``"edm"`` (Karras et al. 2022: the denoiser preconditioned
+    for data of standard deviation ``sigma_data``, training noise ``ln(sigma) ~ N(p_mean, p_std^2)``, EDM's loss
+    weight, sampling on the noise levels ``sigma_max`` .. ``sigma_min`` spaced by ``rho``; ``prediction``,
+    ``loss_weighting``, ``snr_gamma`` and ``spacing`` do not apply). Samplers: ``ddpm``, ``ddim`` and
+    ``dpm++2m`` for both, and ``heun`` (EDM's 2nd order, ``2 * steps - 1`` network evaluations, ``churn``
+    its stochasticity, 0 = deterministic) for edm. A saved generator keeps its parameterization.
+
+    ``augment_p``: augmentation-conditioned training (diffusion/augment.py): each of ``augmentations``
+    (``xflip``, ``rot90``, ``translate``, ``scale``) is applied to a training image with probability
+    ``augment_p``, and its parameters are given to the network, which sampling asks for none of; 0 (the
+    default) trains exactly as without the option.
+    """
+
+    #: None: from ``size``
+    base_channels: int | None = None
+    #: None: from ``size``
+    channel_mults: tuple[int, ...] | None = None
     #: fold p x p patches into channels before the UNet; None picks 2 for images of 16 px and more, else 1
     patch_size: int | None = None
-    blocks_per_level: int = 1
+    #: None: from ``size``
+    blocks_per_level: int | None = None
     dropout: float = 0.1
     timesteps: int = 1000
     prediction: Literal["epsilon", "v"] = "v"
@@ -58,10 +95,30 @@ class DDPMConfig(GeneratorConfig):
     #: inner width of each residual block, in the UNet's order (down, middle, up); None: the block's width.
     #: Structured pruning (synthaug.compress) sets it.
     block_widths: tuple[int, ...] | None = None
+    size: Literal["small", "base", "large"] = "base"
+    parameterization: Literal["vp", "edm"] = "vp"
+    #: EDM (parameterization="edm"): the data's standard deviation, the training noise distribution, the sampling schedule
+    sigma_data: float = 0.5
+    p_mean: float = -1.2
+    p_std: float = 1.2
+    sigma_min: float = 0.002
+    sigma_max: float = 80.0
+    rho: float = 7.0
+    #: EDM's S_churn for the heun sampler (a sample() option; 0: deterministic)
+    churn: float = 0.0
+    #: probability of each augmentation per training image (0: off; EDM used 0.12 on CIFAR-10), in [0, 1)
+    augment_p: float = 0.0
+    augmentations: tuple[str, ...] = ("xflip", "rot90", "translate")
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self.channel_mults = tuple(int(m) for m in self.channel_mults)
+        if self.size not in SIZES:
+            raise ValueError(f"unknown size {self.size!r}; sizes: {list(SIZES)} (or set base_channels, channel_mults, "
+                             "blocks_per_level yourself)")  # fmt: skip
+        preset = SIZES[self.size]
+        self.base_channels = preset[0] if self.base_channels is None else self.base_channels
+        self.channel_mults = tuple(int(m) for m in (preset[1] if self.channel_mults is None else self.channel_mults))
+        self.blocks_per_level = preset[2] if self.blocks_per_level is None else self.blocks_per_level
         _, h, w = self.image_shape
         if self.patch_size is None:
             self.patch_size = 2 if min(h, w) >= 16 else 1
@@ -93,12 +150,30 @@ class DDPMConfig(GeneratorConfig):
             bad = [w for w in self.block_widths if w < 8 or w % 8]
             if bad:
                 raise ValueError(f"block widths must be multiples of 8 (GroupNorm) and at least 8, got {bad}")
-        check_sampling(self.sampler, self.steps, self.guidance, self.eta, self.timesteps)
+        if self.parameterization not in PARAMETERIZATIONS:
+            raise ValueError(f"unknown parameterization {self.parameterization!r}; choose one of {list(PARAMETERIZATIONS)}")
+        if self.parameterization == "edm":
+            check_edm(self.sigma_data, self.p_std, self.sigma_min, self.sigma_max, self.rho)
+            if self.spacing is not None:
+                raise ValueError(f"spacing={self.spacing!r} applies to parameterization 'vp'; 'edm' samples on its own "
+                                 "noise levels (sigma_min, sigma_max, rho): leave spacing unset")  # fmt: skip
+        if not 0 <= self.augment_p < 1:
+            raise ValueError(f"augment_p must lie in [0, 1) (0: no augmentation; EDM used 0.12), got {self.augment_p}")
+        self.augmentations = tuple(self.augmentations)
+        if self.augment_p > 0:
+            check_augmentations(self.augmentations, self.image_shape)
+        check_sampling(self.sampler, self.steps, self.guidance, self.eta, self.timesteps, self.parameterization, self.churn)
 
 
-def check_sampling(sampler: str, steps: int, guidance: float, eta: float, timesteps: int) -> None:
-    if sampler not in SOLVERS:
-        raise ValueError(f"unknown sampler {sampler!r}; known samplers: {sorted(SOLVERS)}")
+def check_sampling(
+    sampler: str, steps: int, guidance: float, eta: float, timesteps: int, parameterization: str = "vp", churn: float = 0.0
+) -> None:
+    known = EDM_SOLVERS if parameterization == "edm" else SOLVERS
+    if sampler not in known:
+        hint = f" ({sampler} needs parameterization 'edm')" if sampler in EDM_SOLVERS else ""
+        raise ValueError(f"unknown sampler {sampler!r}; known samplers: {sorted(known)}{hint}")
+    if churn < 0:
+        raise ValueError(f"churn must be >= 0 (0: deterministic heun), got {churn}")
     if not 1 <= steps <= timesteps:
         raise ValueError(f"steps must lie in [1, {timesteps}], got {steps}")
     if not 0 <= guidance <= MAX_GUIDANCE or math.isnan(guidance):
@@ -132,23 +207,53 @@ class ConditionalDDPM(ConditionalGenerator):
             config.image_shape[0], config.num_classes, base_channels=config.base_channels,
             channel_mults=config.channel_mults, blocks_per_level=config.blocks_per_level, dropout=config.dropout,
             patch_size=config.patch_size, block_widths=config.block_widths,
+            augment_dim=AUGMENT_DIM if config.augment_p > 0 else 0,
         )  # fmt: skip
         self.ema = copy.deepcopy(self.unet).requires_grad_(False).eval()
         self.schedule = NoiseSchedule(config.timesteps)
+        self.precond = EDMPreconditioning(config.sigma_data)
         self.null_class = config.num_classes
 
+    def _augment(self, images: Tensor, generator: torch.Generator | None) -> tuple[Tensor, Tensor | None]:
+        """Augmented images and their conditioning vectors; the images untouched and no vector (no draw) when off."""
+        if self.config.augment_p == 0:
+            return images, None
+        return augment(images, self.config.augment_p, generator=generator, kinds=self.config.augmentations)
+
     def loss(self, images: Tensor, labels: Tensor, *, generator: torch.Generator | None = None) -> dict[str, Tensor]:
+        if self.config.parameterization == "edm":
+            return self._edm_loss(images, labels, generator)
         batch = len(images)
         source = generator.device if generator is not None else images.device
         t = torch.randint(self.config.timesteps, (batch,), generator=generator, device=source).to(images.device)
         noise = randn(images.shape, generator=generator, device=images.device, dtype=images.dtype)
         drop = torch.rand(batch, generator=generator, device=source).to(images.device) < self.config.label_dropout
         labels = torch.where(drop, torch.full_like(labels, self.null_class), labels)
-        output = self.unet(self.schedule.add_noise(images, noise, t), t, labels)
+        images, conditioning = self._augment(images, generator)
+        output = self.unet(self.schedule.add_noise(images, noise, t), t, labels, conditioning)
         errors = (output - self.schedule.target(images, noise, t, self.config.prediction)).square().flatten(1).mean(1)  # (B,)
         if self.config.loss_weighting == "min-snr":
             errors = errors * self._min_snr_weight(t)
         return {"loss": errors.mean()}
+
+    def _edm_loss(self, images: Tensor, labels: Tensor, generator: torch.Generator | None) -> dict[str, Tensor]:
+        """EDM's training loss: ``lambda(sigma) * |D(y + sigma * n, sigma) - y|^2`` with ``ln(sigma) ~ N(p_mean, p_std^2)``."""
+        cfg, batch = self.config, len(images)
+        source = generator.device if generator is not None else images.device
+        sigma = training_sigmas(batch, cfg.p_mean, cfg.p_std, generator=generator, device=images.device)  # (B,)
+        noise = randn(images.shape, generator=generator, device=images.device, dtype=images.dtype)
+        drop = torch.rand(batch, generator=generator, device=source).to(images.device) < cfg.label_dropout
+        labels = torch.where(drop, torch.full_like(labels, self.null_class), labels)
+        images, conditioning = self._augment(images, generator)
+        denoised = self.denoise(images + sigma.view(-1, 1, 1, 1).to(images.dtype) * noise, sigma, labels, self.unet, conditioning)
+        errors = (denoised - images).square().flatten(1).mean(1)  # (B,)
+        return {"loss": (self.precond.loss_weight(sigma) * errors).mean()}
+
+    def denoise(self, x: Tensor, sigma: Tensor, labels: Tensor, network: nn.Module, conditioning: Tensor | None = None) -> Tensor:
+        """EDM's preconditioned denoiser ``D(x, sigma) = c_skip x + c_out F(c_in x, c_noise)`` (``sigma``: (B,) float)."""
+        c_skip, c_out, c_in, c_noise = (c.to(torch.float32) for c in self.precond.scalings(sigma.to(torch.float32)))
+        output = network(c_in.view(-1, 1, 1, 1).to(x.dtype) * x, c_noise * TIME_SCALE, labels, conditioning)
+        return c_skip.view(-1, 1, 1, 1) * x + c_out.view(-1, 1, 1, 1) * output
 
     def _min_snr_weight(self, t: Tensor) -> Tensor:
         """``min(SNR, gamma)`` over the SNR factor that the prediction target carries (``SNR + 1`` for v, ``SNR`` for eps)."""
@@ -166,7 +271,8 @@ class ConditionalDDPM(ConditionalGenerator):
 
     def sample_defaults(self) -> dict[str, Any]:
         cfg = self.config
-        return {"steps": cfg.steps, "guidance": cfg.guidance, "sampler": cfg.sampler, "eta": cfg.eta, **FEEDBACK_DEFAULTS}
+        edm = {"churn": cfg.churn} if cfg.parameterization == "edm" else {}
+        return {"steps": cfg.steps, "guidance": cfg.guidance, "sampler": cfg.sampler, "eta": cfg.eta, **edm, **FEEDBACK_DEFAULTS}
 
     def sample_options_record(self, options: Mapping[str, Any]) -> dict[str, Any]:
         return feedback_record(self.check_sample_options(options))  # the classifier as the sha256 of its weights
@@ -183,8 +289,10 @@ class ConditionalDDPM(ConditionalGenerator):
         cfg = self.config
         resolved = self.check_sample_options({k: v for k, v in options.items() if v is not None})
         steps, guidance, sampler, eta = (resolved[k] for k in ("steps", "guidance", "sampler", "eta"))
-        check_sampling(sampler, steps, guidance, eta, cfg.timesteps)
+        check_sampling(sampler, steps, guidance, eta, cfg.timesteps, cfg.parameterization, resolved.get("churn", 0.0))
         labels = self.check_labels(labels)
+        if cfg.parameterization == "edm":
+            return self._sample_edm(labels, resolved, generator)
         solver = DDIMSolver(self.schedule, eta=eta) if sampler == "ddim" else SOLVERS[sampler](self.schedule)
         x = randn((len(labels), *self.image_shape), generator=generator, device=self.device)
         timesteps = self.schedule.spaced(steps, cfg.spacing or solver.spacing)
@@ -192,11 +300,36 @@ class ConditionalDDPM(ConditionalGenerator):
                                                  predict=self.predict_x0_eps)  # fmt: skip
         return self.solve(x, labels, timesteps, solver, guidance=guidance, generator=generator, feedback=feedback).clamp(-1.0, 1.0)
 
-    def predict_x0_eps(self, x: Tensor, t: int, labels: Tensor, guidance: float = 1.0, *, network: nn.Module | None = None,
-                       clip: bool = True) -> tuple[Tensor, Tensor]:  # fmt: skip
-        """The clean-image and noise estimates at ``x`` (timestep ``t``) of ``network`` (default: the EMA UNet),
-        with classifier-free guidance (conditional and unconditional passes as one batch) when ``guidance != 1``."""
+    def _sample_edm(self, labels: Tensor, options: dict[str, Any], generator: Randomness) -> Tensor:
+        """``sample`` for parameterization ``"edm"``: noise at ``sigma_max``, then the sampler down EDM's noise levels."""
+        cfg = self.config
+        sigmas = karras_sigmas(options["steps"], cfg.sigma_min, cfg.sigma_max, cfg.rho)
+        x = randn((len(labels), *self.image_shape), generator=generator, device=self.device) * sigmas[0]
+        feedback = FeedbackGuidance.from_options(options, num_classes=self.num_classes, alpha_sigma=_ve_alpha_sigma,
+                                                 predict=self.predict_x0_eps)  # fmt: skip
+        predict = self.predict_x0_eps if feedback is None else feedback.guide
+        guidance = options["guidance"]
+        x = solve_edm(lambda x, sigma: predict(x, sigma, labels, guidance)[0], x, sigmas, options["sampler"],
+                      eta=options["eta"], churn=options["churn"], generator=generator)  # fmt: skip
+        return x.clamp(-1.0, 1.0)
+
+    def predict_x0_eps(self, x: Tensor, t: int | float, labels: Tensor, guidance: float = 1.0, *,
+                       network: nn.Module | None = None, clip: bool = True) -> tuple[Tensor, Tensor]:  # fmt: skip
+        """The clean-image and noise estimates at ``x`` (timestep ``t``; for ``"edm"``, the noise level sigma) of
+        ``network`` (default: the EMA UNet), with classifier-free guidance (conditional and unconditional passes as
+        one batch) when ``guidance != 1``. For ``"edm"`` the noise estimate is ``(x - x0) / sigma``."""
         network = self.ema if network is None else network
+        if self.config.parameterization == "edm":
+            sigma = torch.full((len(x),), float(t), device=x.device, dtype=torch.float32)
+            if guidance != 1.0:
+                both = self.denoise(torch.cat([x, x]), torch.cat([sigma, sigma]),
+                                    torch.cat([labels, torch.full_like(labels, self.null_class)]), network)  # fmt: skip
+                conditional, unconditional = both.chunk(2)
+                x0 = unconditional + guidance * (conditional - unconditional)
+            else:
+                x0 = self.denoise(x, sigma, labels, network)
+            x0 = x0.clamp(-1.0, 1.0) if clip else x0
+            return x0, (x - x0) / float(t)
         t_batch = torch.full((len(x),), t, device=x.device, dtype=torch.int64)
         if guidance != 1.0:
             both = network(torch.cat([x, x]), torch.cat([t_batch, t_batch]), torch.cat([labels, torch.full_like(labels, self.null_class)]))
@@ -232,3 +365,9 @@ class ConditionalDDPM(ConditionalGenerator):
             x0, eps = (self.predict_x0_eps if feedback is None else feedback.guide)(x, t, labels, guidance)
             x = solver.step(x0, eps, t, s, x, generator)
         return (x, kept) if record else x
+
+
+def _ve_alpha_sigma(sigma: Tensor) -> tuple[Tensor, Tensor]:
+    """EDM's ``x = y + sigma * n`` in the ``x = alpha * y + sigma * n`` form that feedback guidance reads: ``alpha = 1``."""
+    sigma = sigma.to(torch.float64)
+    return torch.ones_like(sigma), sigma

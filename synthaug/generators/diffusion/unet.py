@@ -1,8 +1,9 @@
 """A small class-conditional UNet (Ronneberger et al. 2015; the DDPM variant of Ho et al. 2020).
 
-The timestep and the class enter as one embedding that scales and shifts every residual block's
-features. Class ``num_classes`` is the "no class" token used for classifier-free guidance. The
-network knows nothing of the noise schedule: it maps ``(x_t, t, label)`` to a tensor shaped like ``x_t``.
+The timestep and the class (and, when trained with augmentation, the augmentation's parameters) enter as
+one embedding that scales and shifts every residual block's features. Class ``num_classes`` is the
+"no class" token used for classifier-free guidance. The network knows nothing of the noise schedule:
+it maps ``(x_t, t, label)`` to a tensor shaped like ``x_t``.
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ class ConditionalUNet(nn.Module):
         dropout: float = 0.0,
         patch_size: int = 1,
         block_widths: Sequence[int] | None = None,
+        augment_dim: int = 0,
     ) -> None:
         super().__init__()
         hidden = iter(block_widths) if block_widths is not None else None
@@ -102,6 +104,9 @@ class ConditionalUNet(nn.Module):
                 self.upsample.append(nn.Conv2d(width, width, 3, padding=1))
         self.out = nn.Sequential(nn.GroupNorm(8, width), nn.SiLU(), nn.Conv2d(width, in_channels, 3, padding=1))
         self.levels, self.blocks_per_level = len(widths), blocks_per_level
+        # Augmentation conditioning (synthaug.generators.diffusion.augment), created last so that every other
+        # weight initialises as without it; no bias, so the all-zero vector of sampling adds exactly nothing.
+        self.augment_embed = nn.Linear(augment_dim, embed_dim, bias=False) if augment_dim else None
 
     @staticmethod
     def count_blocks(levels: int, blocks_per_level: int) -> int:
@@ -112,8 +117,13 @@ class ConditionalUNet(nn.Module):
         """The residual blocks in construction order (down, middle, up): the order of ``block_widths``."""
         return [*self.down, *self.middle, *self.up]
 
-    def forward(self, x: Tensor, t: Tensor, labels: Tensor) -> Tensor:
+    def forward(self, x: Tensor, t: Tensor, labels: Tensor, augment: Tensor | None = None) -> Tensor:
+        """``augment`` (B, augment_dim): the augmentation conditioning; None means no augmentation (all zeros)."""
         emb = self.time_mlp(timestep_embedding(t, self.base_channels)) + self.class_embed(labels)  # (B, E)
+        if self.augment_embed is not None:
+            if augment is None:
+                augment = x.new_zeros(len(x), self.augment_embed.in_features)
+            emb = emb + self.augment_embed(augment.to(emb.dtype))
         h = self.stem(F.pixel_unshuffle(x, self.patch_size))  # (B, C, H, W) -> (B, C*p*p, H/p, W/p)
         skips = [h]
         blocks = iter(self.down)
