@@ -10,7 +10,9 @@ Both return an ordinary generator (and save it, loadable with :func:`synthaug.lo
   DPM-Solver++(2M), run on a finer grid, lands from the same noise (trajectory distillation, in the
   spirit of progressive distillation, Salimans & Ho 2022, https://arxiv.org/abs/2202.00512, but in
   one stage against a fast solver). The student starts from the teacher's weights and its config
-  samples with ``sampler="ddim"``, ``steps=k`` and log-SNR spacing: the grid it was trained on.
+  samples with ``sampler="ddim"``, ``steps=k`` and log-SNR spacing: the grid it was trained on. An EDM
+  teacher (``parameterization="edm"``) is distilled the same way on EDM's noise levels: the student's DDIM
+  (Euler) steps on ``karras_sigmas(k)`` land where the teacher's DPM-Solver++(2M) lands on a finer grid.
 
 Post-training int8 quantization is not offered: PyTorch's dynamic quantization covers linear layers
 only, and the static kind cannot run these networks' GroupNorm and SiLU in int8; BENCHMARKS.md
@@ -34,7 +36,9 @@ from synthaug.console import progress_callback, quiet_lightning
 from synthaug.data.labeled import LabeledImages
 from synthaug.generators.base import ConditionalGenerator
 from synthaug.generators.ddpm import ConditionalDDPM
+from synthaug.generators.diffusion.edm import karras_sigmas
 from synthaug.generators.diffusion.solvers import DPMSolverPP2M
+from synthaug.generators.diffusion.solvers.edm import solve_edm
 from synthaug.io import load, save
 from synthaug.seeding import torch_generator
 from synthaug.training import fit
@@ -115,14 +119,21 @@ class _Distillation(L.LightningModule):
         self.teacher = teacher.eval().requires_grad_(False)
         self.student = student
         self.substeps, self.lr, self.seed = substeps, lr, seed
-        schedule = teacher.schedule
-        self.grid = schedule.spaced(student.config.steps, "logsnr")  # the student's timesteps
-        self.fine = _refine(schedule, self.grid, substeps)  # the teacher's, through every student timestep
-        self.guidance = teacher.config.guidance
+        schedule, cfg = teacher.schedule, teacher.config
+        self.edm = cfg.parameterization == "edm"
+        if self.edm:  # the student's noise levels, and the teacher's through every one of them
+            sigmas = karras_sigmas(student.config.steps, cfg.sigma_min, cfg.sigma_max, cfg.rho)
+            self.grid, self.fine = sigmas[:-1], _refine_sigmas(sigmas, substeps, cfg.rho)
+        else:
+            self.grid = schedule.spaced(student.config.steps, "logsnr")  # the student's timesteps
+            self.fine = _refine(schedule, self.grid, substeps)  # the teacher's, through every student timestep
+        self.guidance = cfg.guidance
 
     def training_step(self, labels: torch.Tensor, batch_idx: int) -> torch.Tensor:
         rng = torch_generator(self.seed, "distill", self.global_step)
         x = torch.randn((len(labels), *self.student.image_shape), generator=rng).to(self.device)
+        if self.edm:
+            return self._edm_step(x * self.grid[0], labels)
         with torch.no_grad():
             final, states = self.teacher.solve(x, labels, self.fine, DPMSolverPP2M(self.teacher.schedule),
                                                guidance=self.guidance, record=self.grid)  # fmt: skip
@@ -137,6 +148,21 @@ class _Distillation(L.LightningModule):
                 landed = alpha * x0 + sigma * eps
             else:
                 landed = x0
+            loss = loss + F.mse_loss(landed, target)
+        self.log("train/loss", loss.detach(), prog_bar=True)
+        return loss / len(self.grid)
+
+    def _edm_step(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The EDM version of :meth:`training_step`: each student Euler step must land on the teacher's state."""
+        with torch.no_grad():
+            final, states = solve_edm(lambda y, sigma: self.teacher.predict_x0_eps(y, sigma, labels, self.guidance)[0],
+                                      x, self.fine, "dpm++2m", record=self.grid)  # fmt: skip
+        loss = torch.zeros((), device=self.device)
+        for i, sigma in enumerate(self.grid):
+            following = self.grid[i + 1] if i + 1 < len(self.grid) else 0.0
+            target = states[following] if following > 0 else final
+            x0, _ = self.student.predict_x0_eps(states[sigma], sigma, labels, self.guidance, network=self.student.unet, clip=False)
+            landed = x0 + (following / sigma) * (states[sigma] - x0)  # DDIM = Euler in EDM's coordinates
             loss = loss + F.mse_loss(landed, target)
         self.log("train/loss", loss.detach(), prog_bar=True)
         return loss / len(self.grid)
@@ -158,6 +184,16 @@ def _refine(schedule: Any, grid: list[int], substeps: int) -> list[int]:
         fine += (lam[None, :] - targets[:, None]).abs().argmin(dim=1).tolist()
     fine = sorted(set(fine) | set(grid), reverse=True)
     return fine
+
+
+def _refine_sigmas(sigmas: list[float], substeps: int, rho: float) -> list[float]:
+    """``sigmas`` (ending in 0) with ``substeps`` levels in each interval, evenly spaced in ``sigma^(1/rho)``;
+    every level of ``sigmas`` is kept exactly (step distillation records the states there)."""
+    fine: list[float] = []
+    for a, b in zip(sigmas, sigmas[1:]):
+        lo, hi = b ** (1 / rho), a ** (1 / rho)
+        fine += [a] + [(hi + j / substeps * (lo - hi)) ** rho for j in range(1, substeps)]
+    return fine + [0.0]
 
 
 def distill(
@@ -185,7 +221,8 @@ def distill(
         raise ValueError(f"student_steps must lie in [1, 4] (distillation is for few-step sampling), got {student_steps}")
     if substeps < 1 or steps < 1:
         raise ValueError(f"substeps and steps must be >= 1, got {substeps} and {steps}")
-    config = dataclasses.replace(teacher.config, sampler="ddim", steps=student_steps, spacing="logsnr", eta=0.0,
+    spacing = None if teacher.config.parameterization == "edm" else "logsnr"  # edm: its own noise levels
+    config = dataclasses.replace(teacher.config, sampler="ddim", steps=student_steps, spacing=spacing, eta=0.0,
                                  ema_decay=0.995, ema_warmup=True)  # fmt: skip
     student = ConditionalDDPM(config, teacher.class_names)
     student.unet.load_state_dict(teacher.ema.state_dict())

@@ -185,14 +185,21 @@ def test_a_checkpoint_of_one_parameterization_is_not_resumed_as_another(small, t
         synthaug.fit(small, "ddpm", out=tmp_path, ckpt_path="last", **{**opts, "max_steps": 4})
 
 
-def test_pruning_keeps_an_edm_generator_edm(small, tmp_path):
-    from synthaug.compress import prune
+def test_compressing_an_edm_generator_keeps_it_edm(small, tmp_path):
+    from synthaug.compress import distill, prune
 
     teacher = synthaug.fit(small, "ddpm", out=tmp_path / "t", max_steps=2, batch_size=25, augment_p=0.2, **QUIET,
                            **{**EDM, "base_channels": 16})  # fmt: skip
     pruned = prune(teacher, small, ratio=0.5, steps=2, out=tmp_path / "p", batch_size=25, **QUIET)
     assert pruned.config.parameterization == "edm" and pruned.config.augment_p == 0.2
     assert pruned.sample([1, 2], sampler="heun", steps=3, generator=torch.Generator().manual_seed(0)).shape == (2, 1, 8, 8)
+    student = distill(teacher, student_steps=2, substeps=2, steps=3, batch_size=8, out=tmp_path / "d", progress_bar=False)
+    loaded = synthaug.load(tmp_path / "d" / "generator")
+    assert (loaded.config.parameterization, loaded.config.sampler, loaded.config.steps) == ("edm", "ddim", 2)
+    calls = []
+    loaded.ema.register_forward_hook(lambda *args: calls.append(1))
+    assert loaded.sample([0, 1, 2], generator=torch.Generator().manual_seed(0)).shape == (3, 1, 8, 8) and len(calls) == 2
+    assert not _same(student.unet, teacher.ema), "the student must have trained"
 
 
 # --- augmentation ----------------------------------------------------------------------------------------------
