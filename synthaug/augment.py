@@ -36,6 +36,7 @@ from synthaug.data.labeled import LabeledImages, label_to_int
 from synthaug.data.samplers import EpochTaggedSampler
 from synthaug.generators.base import sample_uint8
 from synthaug.inference import as_model_input, predict
+from synthaug.recipe import as_recipe, not_buildable
 from synthaug.seeding import numpy_generator, torch_generator
 from synthaug.synthetic import ImageFormat, Source, as_source, check_classes, check_soft_labels, is_pool, label_like
 
@@ -204,6 +205,24 @@ class SyntheticAugment(Dataset):
         self._length = n + len(self._extra_classes)
         self._by_class = [np.flatnonzero(self.real_labels == c) for c in range(self.source.num_classes)]
         self._plan_cache: _Plan | None = None
+
+    @classmethod
+    def from_recipe(cls, recipe: Any, dataset: Any, *, seed: int = 0, **options: Any) -> SyntheticAugment:
+        """``dataset`` with the synthetic samples of a recipe that appends them (``recipe.json`` written by
+        :func:`synthaug.recommend`, or a loaded :class:`~synthaug.recipe.Recipe`): its bank at its ratio and
+        mode, and its per-image augmentation as ``transform``. ``options`` are the constructor's others.
+
+        The rest of a recipe (an augmentation policy, label smoothing) belongs to the training loop:
+        ``synthaug.recipe_training(recipe, real)`` builds everything at once.
+
+        Example:
+            >>> train_set = SyntheticAugment.from_recipe("runs/recommend/recipe.json", real)  # doctest: +SKIP
+        """
+        recipe = as_recipe(recipe)
+        if not recipe.is_synthetic or recipe.mixes_batches:
+            raise ValueError(not_buildable(recipe, "SyntheticAugment"))
+        return cls(dataset, recipe.source(), ratio=recipe.arm["ratio"], mode=recipe.arm["mode"], seed=seed,
+                   transform=options.pop("transform", recipe.transform(seed=seed)), **options)  # fmt: skip
 
     # --- construction helpers ------------------------------------------------------------------
 

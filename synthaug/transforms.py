@@ -29,6 +29,7 @@ import torch
 from synthaug.augment import Teacher, _one_hot, teacher_targets
 from synthaug.data.labeled import label_to_int
 from synthaug.mixup import beta_weights, cutmix, cutmix_boxes, mixup
+from synthaug.recipe import as_recipe, not_buildable
 from synthaug.seeding import WorkerGenerator, torch_generator
 from synthaug.synthetic import ImageFormat, Source, as_source, check_classes, draw
 
@@ -197,6 +198,23 @@ class SyntheticMix(_SyntheticTransform):
         self.ratio, self.mode, self.alpha, self.transform = ratio, mode, alpha, transform
         self.teacher, self.temperature, self.hard_labels, self.synthetic_weight = teacher, temperature, hard_labels, synthetic_weight
         self.last_synthetic_mask: torch.Tensor | None = None
+
+    @classmethod
+    def from_recipe(cls, recipe: Any, real: Any = None, *, seed: int = 0, **options: Any) -> SyntheticMix:
+        """The batch mixing of a recipe that blends samples into batches (``recipe.json`` written by
+        :func:`synthaug.recommend`, or a loaded :class:`~synthaug.recipe.Recipe`): its bank (or, for a real-copies
+        baseline, ``real``, a :class:`~synthaug.data.LabeledImages`) at its ratio, mode and alpha, its samples
+        passed through the recipe's augmentation. ``options`` are the constructor's others.
+
+        Example:
+            >>> mix = SyntheticMix.from_recipe("runs/recommend/recipe.json")  # doctest: +SKIP
+            >>> images, targets = mix(images, labels)  # doctest: +SKIP
+        """
+        recipe = as_recipe(recipe)
+        if not recipe.mixes_batches:
+            raise ValueError(not_buildable(recipe, "SyntheticMix"))
+        return cls(recipe.source(real), recipe.arm["ratio"], mode=recipe.arm["mix_mode"], alpha=recipe.arm["mix_alpha"],
+                   seed=seed, transform=options.pop("transform", recipe.sample_transform(seed=seed)), **options)  # fmt: skip
 
     def draw_params(self, labels: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, Any]:
         """Where synthetic items go, their classes, their images and (mixup) the blend weights."""

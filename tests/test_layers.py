@@ -19,9 +19,11 @@ LAYERS = [
     ("generators", ["synthaug.generators"]),
     ("io", ["synthaug.io", "synthaug.training", "synthaug.compress"]),
     ("bank", ["synthaug.bank", "synthaug.synthetic"]),
+    ("recipe", ["synthaug.classic", "synthaug.recipe"]),
     ("mixing", ["synthaug.augment", "synthaug.transforms", "synthaug.curation", "synthaug.integrations", "synthaug.sampling"]),
     ("classifier and metrics", ["synthaug.classifier", "synthaug.metrics"]),
     ("evaluation", ["synthaug.evaluation"]),
+    ("recommend", ["synthaug.recommend"]),
     ("cli", ["synthaug.cli", "synthaug"]),
 ]
 
