@@ -23,6 +23,7 @@ looks exactly like a real one. Two opt-ins change that, the same way in :class:`
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -41,6 +42,8 @@ from synthaug.seeding import numpy_generator, torch_generator
 from synthaug.synthetic import ImageFormat, Source, as_source, check_classes, check_soft_labels, is_pool, label_like
 
 Mode = Literal["append", "replace", "balance"]
+#: how a bank's or pool's samples are drawn across epochs
+Draw = Literal["random", "fresh"]
 ItemKind = Literal["pair", "dict"]
 #: a classifier run on synthetic images, or its probabilities for every sample of a bank or pool
 Teacher = nn.Module | Callable[[torch.Tensor], torch.Tensor] | torch.Tensor
@@ -125,6 +128,13 @@ class SyntheticAugment(Dataset):
         schedule: a factor in ``[0, 1]`` on the synthetic share per epoch, e.g. :class:`ShareSchedule`;
             freed slots hold real items of the same classes (for ``"balance"``: real oversampling).
         item: ``"pair"`` (the real items' form) or ``"dict"`` (see the module docstring).
+        draw: how synthetic slots pick bank (or pool) samples. ``"random"``: a fresh permutation of each
+            class's pool every epoch (no repeats within an epoch until the pool runs out, but epochs reuse
+            samples). ``"fresh"``: every sample is used at most once over training: each epoch takes the
+            next unused samples of each class (one fixed permutation per class), so a bank 10x the
+            synthetic share per epoch lasts 10 epochs; once a class's pool is used up its samples repeat
+            (another permutation per pass) and a warning says so once. A live generator draws new
+            samples for every slot of every epoch either way (each from its own seed).
 
     Synthetic images come out in the real items' type, dtype, layout and value range, and labels in
     the real labels' type. Item ``i`` of epoch ``e`` depends only on ``(seed, e, i)``: the same for any
@@ -155,7 +165,11 @@ class SyntheticAugment(Dataset):
         synthetic_weight: float = 1.0,
         schedule: Callable[[int], float] | None = None,
         item: ItemKind = "pair",
+        draw: Draw = "random",
     ) -> None:
+        if draw not in ("random", "fresh"):
+            raise ValueError(f"draw must be 'random' or 'fresh' (each bank sample used at most once), got {draw!r}")
+        self.draw, self._fresh_counts, self._fresh_orders, self._warned_exhausted = draw, [], {}, False
         self.mode, self.ratio = mode, _check_ratio(ratio, mode)
         self.dataset, self.seed, self.transform, self.epoch = dataset, seed, transform, 0
         self.source = as_source(source)
@@ -299,6 +313,27 @@ class SyntheticAugment(Dataset):
     def _plan(self, epoch: int) -> _Plan:
         if self._plan_cache is not None and self._plan_cache.epoch == epoch:
             return self._plan_cache
+        classes, real_index, rng = self._layout(epoch)
+        picks = np.zeros(self._length, dtype=np.int64)
+        synthetic = np.flatnonzero(classes >= 0)
+        if is_pool(self.source) and self.draw == "fresh":
+            for label in np.unique(classes[synthetic]):
+                slots = synthetic[classes[synthetic] == label]
+                picks[slots] = self._fresh_picks(int(label), epoch, len(slots))
+        elif is_pool(self.source):
+            # Each class's slots walk through a fresh permutation of its pool: no repeats until it runs out.
+            for label in np.unique(classes[synthetic]):
+                slots = synthetic[classes[synthetic] == label]
+                pool = self.source.indices_of(int(label)).numpy()
+                picks[slots] = np.resize(pool[rng.permutation(len(pool))], len(slots))
+        else:
+            picks[synthetic] = rng.integers(0, 2**62, size=len(synthetic))
+        self._plan_cache = _Plan(epoch, classes, picks, real_index)
+        return self._plan_cache
+
+    def _layout(self, epoch: int) -> tuple[np.ndarray, np.ndarray, np.random.Generator]:
+        """Epoch ``epoch``'s synthetic class per index (-1: real), real index per index, and the epoch's
+        random stream after drawing them (the random draw of bank samples continues it)."""
         rng = numpy_generator(self.seed, epoch)
         n, factor = len(self.dataset), self.share(epoch)
         classes = np.full(self._length, -1, dtype=np.int64)
@@ -316,18 +351,42 @@ class SyntheticAugment(Dataset):
                 real_index[n + freed] = [self._by_class[c][rng.integers(len(self._by_class[c]))] for c in extra[freed]]
                 extra[freed] = -1
             classes[n:] = extra
-        picks = np.zeros(self._length, dtype=np.int64)
-        synthetic = np.flatnonzero(classes >= 0)
-        if is_pool(self.source):
-            # Each class's slots walk through a fresh permutation of its pool: no repeats until it runs out.
-            for label in np.unique(classes[synthetic]):
-                slots = synthetic[classes[synthetic] == label]
-                pool = self.source.indices_of(int(label)).numpy()
-                picks[slots] = np.resize(pool[rng.permutation(len(pool))], len(slots))
-        else:
-            picks[synthetic] = rng.integers(0, 2**62, size=len(synthetic))
-        self._plan_cache = _Plan(epoch, classes, picks, real_index)
-        return self._plan_cache
+        return classes, real_index, rng
+
+    def _fresh_offset(self, label: int, epoch: int) -> int:
+        """How many samples of class ``label`` the epochs before ``epoch`` used (``draw="fresh"``)."""
+        if self.mode != "replace" and self.schedule is None:  # the same slots every epoch
+            return epoch * int(np.count_nonzero(self._extra_classes == label))
+        k = self.source.num_classes
+        while len(self._fresh_counts) < epoch:  # cumulative per-class counts, one row per epoch, computed once
+            classes = self._layout(len(self._fresh_counts))[0]
+            used = np.bincount(classes[classes >= 0], minlength=k)
+            self._fresh_counts.append(used + (self._fresh_counts[-1] if self._fresh_counts else 0))
+        return int(self._fresh_counts[epoch - 1][label]) if epoch > 0 else 0
+
+    def _fresh_picks(self, label: int, epoch: int, count: int) -> np.ndarray:
+        """Bank indices for ``count`` slots of class ``label`` in ``epoch``: the next unused samples of the class's
+        stream, which runs through one permutation of its pool per pass (pass ``p`` seeded by ``(seed, label, p)``)."""
+        pool = self.source.indices_of(label).numpy()
+        positions = self._fresh_offset(label, epoch) + np.arange(count)
+        passes = positions // len(pool)
+        picks = np.empty(count, dtype=np.int64)
+        for p in np.unique(passes).tolist():
+            if (label, p) not in self._fresh_orders:
+                # passes of this class before the previous one are never read again: keep memory flat
+                self._fresh_orders = {key: v for key, v in self._fresh_orders.items() if key[0] != label or key[1] >= p - 1}
+                self._fresh_orders[label, p] = numpy_generator(self.seed, "fresh", label, p).permutation(len(pool))
+            where = passes == p
+            picks[where] = pool[self._fresh_orders[label, p][positions[where] % len(pool)]]
+        if passes[-1] > 0 and not self._warned_exhausted:
+            self._warned_exhausted = True
+            warnings.warn(
+                f"SyntheticAugment(draw='fresh'): epoch {epoch} used up the {len(pool)} samples of class {label} "
+                f"({self.source.class_names[label]!r}) in the synthetic source; its samples repeat from here on. "
+                "Generate a larger bank for more epochs of fresh samples",
+                stacklevel=2,
+            )
+        return picks
 
     def is_synthetic(self, index: int, epoch: int | None = None) -> bool:
         """Whether item ``index`` of ``epoch`` (default: the current epoch) is synthetic."""

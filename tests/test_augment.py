@@ -1,12 +1,14 @@
 """SyntheticAugment on real digits: modes, drop-in item formats, determinism across workers, errors."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from synthaug.augment import SyntheticAugment
+from synthaug.augment import ShareSchedule, SyntheticAugment
 from synthaug.data import from_arrays
 
 
@@ -274,3 +276,58 @@ def test_live_samples_do_not_depend_on_the_batch(real, digits_generator):
     together = aug.__getitems__(list(range(290, 360)))
     alone = [aug[i] for i in range(290, 360)]
     assert all(torch.equal(a[0], b[0]) and a[1] == b[1] for a, b in zip(together, alone))
+
+
+def _picks(aug, epoch):
+    """The bank indices of ``epoch``'s synthetic items (the plan every item is looked up in)."""
+    plan = aug._plan(epoch)
+    return plan.picks[plan.classes >= 0], plan.classes[plan.classes >= 0]
+
+
+def test_fresh_draw_uses_each_bank_sample_once_until_the_bank_runs_out(real, digits_bank):
+    aug = SyntheticAugment(real, digits_bank, ratio=0.5, draw="fresh", seed=3)  # 15 per class per epoch, 40 in the bank
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning while samples are fresh
+        (first, classes), (second, _) = _picks(aug, 0), _picks(aug, 1)
+    used = np.concatenate([first, second])
+    assert len(np.unique(used)) == 300, "no sample repeats across epochs"
+    assert all(int(digits_bank.labels[i]) == c for i, c in zip(first, classes)), "each slot keeps its class"
+    with pytest.warns(UserWarning, match=r"epoch 2 used up the 40 samples of class \d .*repeat from here on"):
+        third, _ = _picks(aug, 2)
+    assert set(np.concatenate([used, third]).tolist()) == set(range(400)), "the last 10 of each class come before any repeat"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # warned once
+        _picks(aug, 3)
+    random_draw = SyntheticAugment(real, digits_bank, ratio=0.5, seed=3)
+    assert len(np.unique(np.concatenate([_picks(random_draw, 0)[0], _picks(random_draw, 1)[0]]))) < 300
+
+
+def test_fresh_draw_with_a_varying_share(real, digits_bank):
+    """replace draws another number of slots per class each epoch, a schedule another share: still no repeats."""
+    for aug in (SyntheticAugment(real, digits_bank, ratio=0.2, mode="replace", draw="fresh"),
+                SyntheticAugment(real, digits_bank, ratio=0.5, draw="fresh", schedule=ShareSchedule(0.6, 0.2, epochs=3))):  # fmt: skip
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            picks = np.concatenate([_picks(aug, epoch)[0] for epoch in (3, 0, 2, 1)])  # in any order
+        assert len(picks) == 240 and len(np.unique(picks)) == len(picks)
+
+
+@pytest.mark.filterwarnings("ignore:SyntheticAugment.draw='fresh'.*used up")  # epoch 3 runs past the bank: repeats too
+def test_fresh_draw_is_the_same_for_any_number_of_workers(real, digits_bank):
+    aug = SyntheticAugment(real, digits_bank, ratio=0.3, mode="replace", seed=7, draw="fresh")
+    serial = _epoch_items(aug, 0, [3, 1])
+    parallel = _epoch_items(aug, 2, [3, 1])
+    assert all(torch.equal(a, b) for a, b in zip(serial, parallel))
+    assert not torch.equal(serial[1], _epoch_items(SyntheticAugment(real, digits_bank, ratio=0.3, mode="replace", seed=7), 0, [1])[0])
+
+
+def test_a_live_generator_is_fresh_every_epoch_either_way(real, digits_generator):
+    fresh = SyntheticAugment(real, digits_generator, ratio=0.1, draw="fresh")
+    plain = SyntheticAugment(real, digits_generator, ratio=0.1)
+    assert torch.equal(fresh[305][0], plain[305][0]) and not torch.equal(fresh[305][0], fresh[(1, 305)][0])
+    assert not set(_picks(fresh, 0)[0].tolist()) & set(_picks(fresh, 1)[0].tolist()), "every slot has a seed of its own"
+
+
+def test_bad_draw(real, digits_bank):
+    with pytest.raises(ValueError, match=r"draw must be 'random' or 'fresh' .*got 'unique'"):
+        SyntheticAugment(real, digits_bank, draw="unique")
