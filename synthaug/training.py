@@ -190,8 +190,8 @@ class GeneratorModule(L.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         saved = checkpoint.get("hyper_parameters", {})
-        if saved.get("family") != self.hparams.family or saved.get("config") != self.hparams.config:
-            old, new = saved.get("config", {}), self.hparams.config
+        old, new = _with_defaults(saved.get("family"), saved.get("config", {})), self.hparams.config
+        if saved.get("family") != self.hparams.family or old != new:
             differ = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
             raise ValueError(
                 f"the checkpoint holds a {saved.get('family')!r} generator whose options differ from this run's "
@@ -199,6 +199,15 @@ class GeneratorModule(L.LightningModule):
                 "resume with the options it was trained with"
             )
         self._noise_state = checkpoint.get("synthaug_noise_rng")
+
+
+def _with_defaults(family: str | None, config: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint's config with the options added since it was written at their defaults (which reproduce
+    the training it did), so that it resumes; as saved if it does not make a valid config."""
+    try:
+        return get_family(str(family)).config_class.from_dict(dict(config)).to_dict()
+    except (TypeError, ValueError):
+        return config
 
 
 class SampleGridCallback(Callback):

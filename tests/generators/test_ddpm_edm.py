@@ -185,6 +185,19 @@ def test_a_checkpoint_of_one_parameterization_is_not_resumed_as_another(small, t
         synthaug.fit(small, "ddpm", out=tmp_path, ckpt_path="last", **{**opts, "max_steps": 4})
 
 
+def test_a_checkpoint_from_before_the_new_options_still_resumes(small, tmp_path):
+    opts = {"batch_size": 25, **QUIET, **TINY_DDPM}
+    synthaug.fit(small, "ddpm", out=tmp_path / "a", max_steps=2, **opts)
+    checkpoint = torch.load(tmp_path / "a" / "checkpoints" / "last.ckpt", weights_only=True)
+    new = ("size", "parameterization", "sigma_data", "p_mean", "p_std", "sigma_min", "sigma_max", "rho", "churn",
+           "augment_p", "augmentations")  # fmt: skip
+    for key in new:  # as synthaug 0.2 wrote it
+        del checkpoint["hyper_parameters"]["config"][key]
+    torch.save(checkpoint, tmp_path / "old.ckpt")
+    resumed = synthaug.fit(small, "ddpm", out=tmp_path / "b", max_steps=3, ckpt_path=tmp_path / "old.ckpt", **opts)
+    assert resumed.config.parameterization == "vp"
+
+
 def test_compressing_an_edm_generator_keeps_it_edm(small, tmp_path):
     from synthaug.compress import distill, prune
 
