@@ -137,3 +137,13 @@ def test_bad_feedback_options(ddpm, classifier, options, match):
 def test_a_bank_needs_a_module_it_can_fingerprint(ddpm, classifier, tmp_path):
     with pytest.raises(ValueError, match="feedback function cannot be recorded .*pass an nn.Module"):
         SyntheticBank.generate(ddpm, path=tmp_path, per_class=1, sample_options={"feedback": lambda x: classifier(x)})
+
+
+def test_feedback_under_the_edm_parameterization(classifier):
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        edm = create("ddpm", num_classes=10, image_shape=(1, 8, 8), parameterization="edm", **TINY_DDPM)
+    for sampler in ("heun", "dpm++2m"):
+        runs = [_sample(edm, sampler=sampler, feedback=classifier, feedback_scale=s) for s in (0.0, 0.05)]
+        assert torch.equal(runs[0], _sample(edm, sampler=sampler))
+        assert _criterion(classifier, runs[0], "entropy") < _criterion(classifier, runs[1], "entropy")
