@@ -37,7 +37,7 @@ from synthaug.generators.base import module_sha256
 Criterion = Literal["entropy", "loss"]
 CRITERIA: tuple[str, ...] = ("entropy", "loss")
 #: the sampling options feedback adds to a diffusion model, with their defaults (no feedback)
-FEEDBACK_DEFAULTS: dict[str, Any] = {"feedback": None, "feedback_scale": 0.1, "feedback_criterion": "entropy"}
+FEEDBACK_DEFAULTS: dict[str, Any] = {"feedback": None, "feedback_scale": 0.05, "feedback_criterion": "entropy"}
 #: ``predict(x, t, labels, guidance, clip=False) -> (x0, eps)``: the denoiser's estimates at ``x_t``
 Predictor = Callable[..., tuple[Tensor, Tensor]]
 
@@ -50,7 +50,7 @@ def check_feedback(feedback: Any, scale: Any, criterion: Any) -> None:
             f"got {type(feedback).__name__} {feedback!r:.60}; from the command line, use the Python API"
         )
     if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale < 0:
-        raise ValueError(f"feedback_scale must be a finite number >= 0 (0: no feedback, 0.1: a typical strength), got {scale!r}")
+        raise ValueError(f"feedback_scale must be a finite number >= 0 (0: no feedback, 0.05: the default), got {scale!r}")
     if criterion not in CRITERIA:
         raise ValueError(f"feedback_criterion must be one of {list(CRITERIA)}, got {criterion!r}")
 
