@@ -47,6 +47,8 @@ class Arm:
             (softmax at ``temperature``); with ``source=real_copies`` this is the distillation control.
         synthetic_weight: loss weight of synthetic items (1: as real ones).
         share_end: the synthetic share falls linearly from full to this factor over training (``0``: to none).
+        fresh: each bank sample is used at most once over training (``SyntheticAugment(draw="fresh")``);
+            a live generator gives fresh samples every epoch anyway.
         mix_alpha: real/synthetic mixup instead of appending: ``ratio`` of each batch's items are blended
             with synthetic samples (``SyntheticMix(mode=mix_mode, alpha=mix_alpha)``).
         mix_mode: ``"mixup"`` (blend the whole image) or ``"cutmix"`` (paste a box of the sample).
@@ -74,6 +76,7 @@ class Arm:
     temperature: float = 1.0
     synthetic_weight: float = 1.0
     share_end: float | None = None
+    fresh: bool = False
     mix_alpha: float | None = None
     mix_mode: Literal["mixup", "cutmix"] = "mixup"
     finetune_steps: int = 0
@@ -102,6 +105,9 @@ class Arm:
             raise ValueError(f"teacher must be 'soft', 'hard' or None, got {self.teacher!r}")
         if not (self.synthetic_weight >= 0 and math.isfinite(self.synthetic_weight)):
             raise ValueError(f"synthetic_weight must be a finite number >= 0, got {self.synthetic_weight}")
+        if self.fresh and (self.source is None or self.mix_alpha is not None):
+            raise ValueError(f"arm {self.name!r}: fresh draws the appended samples of a synthetic source; it needs a "
+                             "source and no mix_alpha (mixing draws its samples per batch)")  # fmt: skip
         if self.share_end is not None and not 0 <= self.share_end <= 1:
             raise ValueError(f"share_end must lie in [0, 1], got {self.share_end}")
         if self.mix_alpha is not None and (self.mix_alpha <= 0 or self.mode != "append" or self.teacher is not None):
@@ -135,7 +141,7 @@ class Arm:
         return out
 
 
-_TURN_3_DEFAULTS = {"policy": None, "label_smoothing": 0.0, "cutmix_alpha": 0.0, "mix_mode": "mixup"}
+_TURN_3_DEFAULTS = {"policy": None, "label_smoothing": 0.0, "cutmix_alpha": 0.0, "mix_mode": "mixup", "fresh": False}
 
 
 def resolve_source(arm: Arm, size: int, seed: int, subset: LabeledImages) -> Any:

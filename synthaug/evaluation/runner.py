@@ -144,6 +144,7 @@ def build_training(arm: Arm, context: _Context, source: Any, recipe: Recipe) -> 
         teacher=context.teacher if arm.teacher else None, temperature=arm.temperature, hard_labels=arm.teacher == "hard",
         synthetic_weight=arm.synthetic_weight, item="dict" if arm.synthetic_weight != 1 else "pair",
         schedule=ShareSchedule(1.0, arm.share_end, epochs=epochs) if arm.share_end is not None else None,
+        draw="fresh" if arm.fresh else "random",
     )  # fmt: skip
     return dataset, None, real
 
