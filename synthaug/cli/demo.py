@@ -30,13 +30,20 @@ def sample_recognition(generator: ConditionalGenerator, data: LabeledImages, *, 
     return float((clf.predict(fake) == labels.numpy()).mean())
 
 
+def resume_command(args: argparse.Namespace) -> str:
+    """The ``synthaug fit`` command that continues the demo's training run: the same data, seed and options."""
+    return (f"synthaug fit --data digits --per-class {args.per_class} --subset-seed {args.seed} --max-steps {args.steps} "
+            f"--seed {args.seed} --out {args.out} --resume last")
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     demo = sub.add_parser("demo", help="train a VAE on the bundled digits and use its samples (about two minutes)",
                           formatter_class=DefaultsFormatter,
                           description="End-to-end demo on scikit-learn's digits: train a generator on a training "
                                       "split, save it, build a bank, evaluate it, and train a classifier with and without it.")  # fmt: skip
     demo.add_argument("--out", default="synthaug-demo", help="run directory (the demo owns it: a rerun replaces its bank)")
-    demo.add_argument("--per-class", type=positive_int, default=50, help="training images per class")
+    demo.add_argument("--per-class", type=positive_int, default=50,
+                      help="training images per class, from the digits' fixed training split (at most 50)")
     demo.add_argument("--steps", type=positive_int, default=1500, help="generator training steps")
     demo.add_argument("--bank-per-class", type=positive_int, default=200, help="bank size per class")
     demo.add_argument("--classifier-steps", type=positive_int, default=500, help="classifier steps per run")
@@ -61,7 +68,13 @@ def run(args: argparse.Namespace) -> int:
     from synthaug.training import fit
 
     out = Path(args.out)
-    train, test = load_digits().split(args.per_class, seed=args.seed)
+    # The CLI's own split (fit --data digits --per-class K --subset-seed S trains on the same images), so that
+    # the resume command below continues on the same data and evaluate --data digits tests on the same 1,297.
+    digits_train, test = load_digits(split="train"), load_digits(split="test")
+    if args.per_class > min(digits_train.class_counts()):
+        raise ValueError(f"--per-class {args.per_class} is more than the digits' training split holds "
+                         f"({min(digits_train.class_counts())} per class; the other {len(test):,} are the test set)")  # fmt: skip
+    train = digits_train.subset(args.per_class, seed=args.seed)
     print(f"synthaug demo: scikit-learn digits (8x8, 10 classes), {len(train)} images to train on "
           f"({args.per_class} per class), {len(test)} held out")  # fmt: skip
     print(f"\n1. training a conditional VAE ({args.steps} steps)")
@@ -101,5 +114,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"  evaluation        {out / 'report' / 'report.md'}   (+ report.json and figures)")
     print(f"  downstream        {out / 'downstream' / 'downstream.md'}   (+ downstream.json"
           + (" and downstream.png)" if plot else "; a plot needs matplotlib: pip install 'synthaug[plot]')"))
-    print(f"  checkpoints, logs {out / 'checkpoints'}/, {out / 'logs'}/   (resume: synthaug fit ... --resume last)")
+    print(f"  checkpoints, logs {out / 'checkpoints'}/, {out / 'logs'}/")
+    print(f"  resume training   {resume_command(args)}   (with a larger --max-steps)")
     return 0

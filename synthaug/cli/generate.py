@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 from synthaug.cli.checks import check_accelerator, check_run_dir, output_path, sample_device
-from synthaug.cli.common import BUILTIN_DATA, family_options_help, load_data, parse_options
+from synthaug.cli.common import BUILTIN_DATA, SPLIT_HELP, SPLITS, family_options_help, load_data, parse_options
 from synthaug.cli.parsing import (
     LazyChoices,
     RawDefaultsFormatter,
@@ -43,7 +43,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                        epilog=lambda: family_options_help() + "\n\nexample: synthaug fit --data fashion-mnist --per-class 60 "
                                       "--family ddpm --out runs/fm")  # fmt: skip
     p.add_argument("--data", required=True, help=f"{' | '.join(BUILTIN_DATA)} | PATH of an image folder (one sub-folder per class)")
-    p.add_argument("--split", default="train", choices=("train", "test"), help="split of a built-in dataset")
+    p.add_argument("--split", default="train", choices=SPLITS, help=SPLIT_HELP)
     p.add_argument("--root", help="folder with the Fashion-MNIST IDX files (default: $SYNTHAUG_FASHION_MNIST or Debian's location)")
     p.add_argument("--resize", type=positive_int, help="resize image-folder images to SIZE x SIZE (default: as stored)")
     p.add_argument("--per-class", type=positive_int, help="train on a stratified subset of K images per class (default: all images)")
@@ -124,7 +124,7 @@ def run_fit(args: argparse.Namespace) -> int:
     fit(data, args.family, out=out, max_steps=args.max_steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
         accelerator=args.accelerator, devices=args.devices, strategy=args.strategy, precision=args.precision,
         ckpt_path=args.resume, num_workers=args.num_workers, progress_bar=args.progress, **parse_options(args.set))  # fmt: skip
-    print(f"trained {args.family} on {data}\nsaved to {out / 'generator'}; sample grid at {out / 'samples.png'}")
+    print(f"trained {args.family} on {data} (--split {args.split} of {args.data})\nsaved to {out / 'generator'}; sample grid at {out / 'samples.png'}")
     return 0
 
 

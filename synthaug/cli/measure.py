@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from synthaug.cli.common import BUILTIN_DATA, DIGITS_TRAIN_PER_CLASS, train_test
+from synthaug.cli.common import BUILTIN_DATA, train_test
 from synthaug.cli.parsing import (
     DefaultsFormatter,
     LazyChoices,
@@ -33,7 +33,8 @@ def _classifiers() -> tuple[str, ...]:
 CLASSIFIER_STEPS = 3000
 
 
-DATA_HELP = f"{' | '.join(BUILTIN_DATA)} | PATH of an image folder (digits: a stratified training split, the rest is the test set)"
+DATA_HELP = (f"{' | '.join(BUILTIN_DATA)} | PATH of an image folder: the test images are the test split of fit --split "
+             "(digits: the 1,297 outside its fixed training split; an image folder: a stratified fifth of every class)")
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -47,8 +48,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     _data_arguments(e)
     e.add_argument("--bank", required=True, help="the SyntheticBank directory")
     e.add_argument("--train-per-class", type=positive_int,
-                   help="the generator was trained on this stratified subset (as in `fit --per-class`): the "
-                        f"memorization check uses it (default: all of --data; digits: {DIGITS_TRAIN_PER_CLASS})")  # fmt: skip
+                   help="the generator was trained on this stratified subset of the training split (as in `fit "
+                        "--per-class`): the memorization check uses it (default: the training images the bank's "
+                        "generator recorded, else all of the training split)")  # fmt: skip
     e.add_argument("--subset-seed", type=non_negative_int, default=0, help="seed of that subset")
     e.add_argument("--cas-steps", type=positive_int, default=1000, help="classifier steps for CAS")
     e.add_argument("--no-cas", action="store_true", help="skip CAS (classification accuracy of a classifier trained on the bank)")
@@ -98,22 +100,23 @@ def _data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--test-data", metavar="PATH", help="an image folder of held-out images (default: a fifth of --data)")
     parser.add_argument("--root", help="folder with the Fashion-MNIST IDX files (default: $SYNTHAUG_FASHION_MNIST or Debian's location)")
     parser.add_argument("--resize", type=positive_int, help="resize image-folder images to SIZE x SIZE (default: as stored)")
+    parser.add_argument("--allow-overlap", action="store_true",
+                        help="go on, with a warning, when the test images include images the generator was trained on "
+                             "(default: refuse, since every score would be flattered)")  # fmt: skip
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
     from synthaug.bank import SyntheticBank
     from synthaug.evaluation import evaluate
 
-    digits = DIGITS_TRAIN_PER_CLASS if args.train_per_class is None else args.train_per_class
-    train, test = train_test(args.data, test=args.test_data, root=args.root, resize=args.resize, seed=args.subset_seed,
-                             digits_per_class=digits)  # fmt: skip
-    generator_train = train
-    if args.data != "digits" and args.train_per_class is not None:
+    train, test = train_test(args.data, test=args.test_data, root=args.root, resize=args.resize)
+    generator_train = None  # evaluate takes the training images the bank records, or else all of train
+    if args.train_per_class is not None:
         generator_train = train.subset(args.train_per_class, seed=args.subset_seed)
     bank = SyntheticBank.open(args.bank)
     report = evaluate(test, bank, real_train=train, generator_train=generator_train, cas_steps=None if args.no_cas else args.cas_steps,
                       feature_steps=args.feature_steps, kid_subsets=args.kid_subsets, seed=args.seed, out=args.out,
-                      cache_dir=args.cache)  # fmt: skip
+                      cache_dir=args.cache, allow_overlap=args.allow_overlap)  # fmt: skip
     print(report.to_markdown().split("## Classification")[0].rstrip())
     print(f"\nfull report: {Path(args.out) / 'report.md'} (and report.json, samples.png, nearest_neighbours.png)")
     return 0
@@ -176,7 +179,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
     report = downstream(train, test, arms=arms, sizes=sizes, seeds=args.seeds, classifiers=args.classifiers, steps=args.steps,
                         batch_size=args.batch_size, subsets=subsets, classic_options={"hflip": args.data != "digits"},
                         groups={"rarest 3": rarest(3)} if args.long_tailed is not None else None,
-                        cache_dir=Path(args.out) / "cache", out=args.out)  # fmt: skip
+                        cache_dir=Path(args.out) / "cache", out=args.out, allow_overlap=args.allow_overlap)  # fmt: skip
     print("\n" + report.to_markdown())
     print(f"written: {Path(args.out) / 'downstream.md'} (and downstream.json, downstream.png)")
     return 0
