@@ -18,6 +18,7 @@ import torch
 
 from synthaug.bank import SyntheticBank
 from synthaug.generators.base import ConditionalGenerator
+from synthaug.recipe import as_recipe, not_buildable
 from synthaug.seeding import torch_generator
 from synthaug.synthetic import ImageFormat, as_source, check_classes, draw, source_sha256
 
@@ -61,6 +62,23 @@ class SyntheticRows:
         self.ratio, self.seed = float(ratio), seed
         self.image_column, self.label_column = image_column, label_column
         self._source: Any = source if isinstance(source, SyntheticBank) else None
+
+    @classmethod
+    def from_recipe(
+        cls, recipe: Any, *, seed: int = 0, image_column: str = "image", label_column: str = "label"
+    ) -> SyntheticRows:
+        """The map function of a recipe that appends synthetic samples (``recipe.json`` written by
+        :func:`synthaug.recommend`, or a loaded :class:`~synthaug.recipe.Recipe`): its bank, ``ratio`` of each
+        batch's rows. The recipe's augmentation belongs to the dataset's transform (``Recipe.transform()``).
+
+        Example:
+            >>> ds = ds.map(SyntheticRows.from_recipe("runs/recommend/recipe.json"), batched=True, with_indices=True)  # doctest: +SKIP
+        """
+        recipe = as_recipe(recipe)
+        if not recipe.is_synthetic or recipe.mixes_batches or recipe.arm["mode"] != "append":
+            raise ValueError(not_buildable(recipe, "SyntheticRows (appended rows)"))
+        recipe.source()  # the bank must be where the recipe says
+        return cls(str(recipe.bank), recipe.arm["ratio"], seed=seed, image_column=image_column, label_column=label_column)
 
     def __getstate__(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k != "_source"}

@@ -21,6 +21,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from synthaug.generators.base import ConditionalGenerator
+from synthaug.recipe import as_recipe, not_buildable
 from synthaug.seeding import torch_generator
 from synthaug.synthetic import Source
 from synthaug.transforms import IMAGE_KEY, LABEL_KEY, SyntheticMix
@@ -70,6 +71,27 @@ class SyntheticMixCallback(Callback):
         self.image_key, self.label_key = image_key, label_key
         self.batches_mixed = 0
         self.synthetic_items = 0
+
+    @classmethod
+    def from_recipe(
+        cls, recipe: Any, real: Any = None, *, seed: int = 0, image_key: Any = None, label_key: Any = None
+    ) -> SyntheticMixCallback:
+        """A callback that mixes batches as a recipe says (``recipe.json`` written by :func:`synthaug.recommend`,
+        or a loaded :class:`~synthaug.recipe.Recipe`): its samples blended into ``ratio`` of each batch (mixup,
+        CutMix; pass ``real``, a ``LabeledImages``, for a real-copies recipe), or appended, ``ratio`` of each
+        batch; the samples pass through the recipe's augmentation. A policy and label smoothing belong to the
+        model's training step (``synthaug.recipe_training`` lists them).
+
+        Example:
+            >>> trainer = L.Trainer(callbacks=[SyntheticMixCallback.from_recipe("runs/recommend/recipe.json")])  # doctest: +SKIP
+        """
+        recipe = as_recipe(recipe)
+        if not recipe.mixes_batches and not recipe.is_synthetic:
+            raise ValueError(not_buildable(recipe, "SyntheticMixCallback"))
+        mode = recipe.arm["mix_mode"] if recipe.mixes_batches else "append"
+        alpha = recipe.arm["mix_alpha"] if recipe.mixes_batches else 1.0
+        return cls(recipe.source(real), recipe.arm["ratio"], image_key=image_key, label_key=label_key, mode=mode,
+                   alpha=alpha, seed=seed, transform=recipe.sample_transform(seed=seed))  # fmt: skip
 
     @property
     def state_key(self) -> str:

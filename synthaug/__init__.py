@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from synthaug.data import LabeledImages
     from synthaug.generators import GENERATORS, ConditionalGenerator
     from synthaug.io import load, save
+    from synthaug.recipe import Recipe, load_recipe
+    from synthaug.recommend import recipe_training, recommend
     from synthaug.training import fit
 
 #: public name -> the module that defines it
@@ -33,18 +35,26 @@ _LAZY = {
     "fit": "synthaug.training",
     "load": "synthaug.io",
     "save": "synthaug.io",
+    "Recipe": "synthaug.recipe",
+    "load_recipe": "synthaug.recipe",
+    "recipe_training": "synthaug.recommend",
+    "recommend": "synthaug.recommend",
 }
 
 __all__ = [
     "GENERATORS",
     "ConditionalGenerator",
     "LabeledImages",
+    "Recipe",
     "SyntheticAugment",
     "SyntheticBank",
     "__version__",
     "compress",
     "fit",
     "load",
+    "load_recipe",
+    "recipe_training",
+    "recommend",
     "save",
 ]
 

@@ -1,4 +1,4 @@
-"""The ``synthaug`` command line: ``demo``, ``fit``, ``sample``, ``compress``, ``evaluate`` and ``benchmark``.
+"""The ``synthaug`` command line: ``demo``, ``fit``, ``sample``, ``compress``, ``evaluate``, ``benchmark`` and ``recommend``.
 
 Results (tables, where files went) go to stdout; progress and the per-run lines of a benchmark go
 to stderr; an error is one line on stderr and exit status 2. Building the parser imports neither
@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Sequence
 
 from synthaug._version import __version__
-from synthaug.cli import demo, generate, measure
+from synthaug.cli import demo, generate, measure, recommend
 from synthaug.cli.common import BUILTIN_DATA, load_data, parse_options, train_test
 from synthaug.cli.parsing import DefaultsFormatter, Parser
 
@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_parser(sub)
     generate.add_parsers(sub)
     measure.add_parsers(sub)
+    recommend.add_parser(sub)
     return parser
 
 

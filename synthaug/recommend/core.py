@@ -1,0 +1,378 @@
+"""``recommend``: does synthetic data help a classifier on these images, and with which recipe?"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from torch import nn
+
+from synthaug.bank import SyntheticBank
+from synthaug.classifier import DEFAULT_STEPS
+from synthaug.data.labeled import LabeledImages
+from synthaug.evaluation.arms import Arm, baseline_arms, policy_arm, real_copies, synthetic_arms
+from synthaug.evaluation.runner import Recipe as TrainingRecipe
+from synthaug.evaluation.runner import _Cache, _Context, _HeldOut, _one, _run, _sha
+from synthaug.generators import GENERATORS
+from synthaug.generators.base import sample_uint8
+from synthaug.io import load
+from synthaug.recipe import ARM_DEFAULTS, recipe_of
+from synthaug.recommend.plan import Plan, Rates, check_validation, make_plan, validation_splits
+from synthaug.recommend.race import open_storage, quiet_optuna, rung_results, run_rung, select
+from synthaug.recommend.report import RecommendReport, Rule, summarise, verdict
+from synthaug.seeding import derive_seed, torch_generator
+from synthaug.training import fit
+
+logger = logging.getLogger(__name__)
+
+#: steps of the calibration runs that measure this machine's speed
+CALIBRATION_STEPS = (2, 6, 14)
+
+
+@dataclass
+class Progress:
+    """What a progress display shows: estimated seconds done and in all, the leader so far, the stage."""
+
+    done: float
+    total: float
+    leader: str | None
+    stage: str
+
+
+class GeneratorBanks:
+    """An arm source: ``family`` trained on the real subset it is given (its training part only) and its bank.
+
+    Cached as ``root/FAMILY-SUBSET/`` with ``generator/``, ``checkpoints/last.ckpt`` and ``bank/`` (the
+    layout of the low-data study's ``trained_bank``); an interrupted training resumes from ``last.ckpt``.
+    """
+
+    def __init__(self, family: str, root: Path, *, seed: int, options: Mapping[str, Any], per_class: int) -> None:
+        self.family, self.root, self.seed, self.options, self.per_class = family, root, seed, dict(options), per_class
+        self.steps = 0
+        self.on_made: Callable[[], None] | None = None
+        self._made: dict[str, SyntheticBank] = {}
+
+    def run_dir(self, subset: LabeledImages) -> Path:
+        return self.root / f"{self.family}-{_sha(subset)}"
+
+    def train(self, subset: LabeledImages, steps: int) -> None:
+        """Trains (or resumes) the generator to ``steps``."""
+        run = self.run_dir(subset)
+        last = run / "checkpoints" / "last.ckpt"
+        fit(subset, self.family, out=run, seed=self.seed, max_steps=steps, ckpt_path="last" if last.is_file() else None,
+            progress_bar=False, logger=False, **self.options)  # fmt: skip
+
+    def __call__(self, subset: LabeledImages) -> SyntheticBank:
+        key = _sha(subset)
+        if key not in self._made:
+            run = self.run_dir(subset)
+            marker = run / "recommend.json"
+            done = marker.is_file() and json.loads(marker.read_text()).get("steps") == self.steps
+            if not (done and (run / "generator" / "config.json").is_file()):
+                logger.info("training %s on %d images for %d steps", self.family, len(subset), self.steps)
+                self.train(subset, self.steps)
+                marker.write_text(json.dumps({"steps": self.steps}))
+            fresh = not (run / "bank" / "manifest.json").is_file()
+            self._made[key] = SyntheticBank.generate(load(run / "generator"), path=run / "bank", per_class=self.per_class,
+                                                     seed=derive_seed(self.seed, "bank"))  # fmt: skip
+            if fresh and self.on_made is not None:
+                self.on_made()
+        return self._made[key]
+
+
+def default_candidates(banks: Mapping[str, GeneratorBanks], bases: Sequence[str], *, lightning_module: bool) -> list[Arm]:
+    """The real-only grid (:func:`~synthaug.evaluation.baseline_arms`) and, on each of ``bases``, every family's
+    samples appended and mixed in (mixup, CutMix). A LightningModule trains itself, so only what reaches it
+    through the dataset is raced (flips and shifts, appended samples)."""
+    arms = baseline_arms()
+    for base in bases:
+        for family, source in banks.items():
+            arms += synthetic_arms(family, source, policy_arm(base), controls=False)
+    if lightning_module:
+        arms = [arm for arm in arms if arm.policy is None and arm.mix_alpha is None and not arm.label_smoothing]
+    return arms
+
+
+def _source_kind(arm: Arm) -> str | None:
+    if arm.source is None:
+        return None
+    if arm.source is real_copies:
+        return "real"
+    if isinstance(arm.source, GeneratorBanks):
+        return "bank"
+    raise ValueError(f"candidate {arm.name!r}: a recipe takes samples from the generators recommend trains or from "
+                     "real copies; give source=None or synthaug.evaluation.real_copies")  # fmt: skip
+
+
+def _check_candidates(arms: Sequence[Arm]) -> None:
+    names = [arm.name for arm in arms]
+    if len(set(names)) != len(names) or len(names) < 2:
+        raise ValueError(f"recommend needs at least 2 candidates with distinct names, got {names}")
+    if not any(_source_kind(arm) != "bank" for arm in arms):
+        raise ValueError("recommend needs at least one real-only candidate (a baseline) to measure gains against")
+    default = Arm("default").options()
+    for arm in arms:
+        extra = {k: v for k, v in arm.options().items() if k not in ARM_DEFAULTS and v != default.get(k)}
+        if extra:
+            raise ValueError(f"candidate {arm.name!r} sets {sorted(extra)}, which a recipe cannot hold; the options a "
+                             f"recipe holds are {sorted(ARM_DEFAULTS)}")  # fmt: skip
+
+
+def _calibrate(
+    arms: Sequence[Arm], banks: Mapping[str, GeneratorBanks], context: _Context, validation: LabeledImages,
+    recipe: TrainingRecipe, need_generators: bool,
+) -> Rates:  # fmt: skip
+    """Seconds per classifier step (and per run) on the costliest baseline, per generator step, per sampled image."""
+    heavy = max((a for a in arms if _source_kind(a) != "bank"), key=lambda a: (a.policy is not None) + (a.mix_alpha is not None))
+    source = real_copies(context.subset) if heavy.source is not None else None
+    warm, first, second = CALIBRATION_STEPS  # the first run pays one-time costs (imports, first calls), and is not used
+    times = []
+    for steps in CALIBRATION_STEPS:
+        started = time.perf_counter()
+        _run(heavy, context, source, TrainingRecipe(**{**recipe.__dict__, "steps": steps}), validation)
+        times.append(time.perf_counter() - started)
+    step = max((times[2] - times[1]) / (second - first), times[2] / second / 10)
+    rates = Rates(classifier_overhead=max(0.0, times[1] - first * step), classifier_step=step)
+    if need_generators:
+        for bank in banks.values():  # the slowest family sets the rate (the plan gives all the same steps)
+            timed = []
+            for steps in CALIBRATION_STEPS:  # each continues the last: these steps count towards the training
+                started = time.perf_counter()
+                bank.train(context.subset, steps)
+                timed.append(time.perf_counter() - started)
+            g_step = max((timed[2] - timed[1]) / ((second - first) - (first - warm)), timed[2] / (second - first) / 10)
+            generator = load(bank.run_dir(context.subset) / "generator")
+            labels = generator.check_labels(list(range(generator.num_classes))).cpu()
+            started = time.perf_counter()
+            sample_uint8(generator, labels, generator=torch_generator(0, "calibration"))
+            sample = (time.perf_counter() - started) / len(labels)
+            if g_step > rates.generator_step:
+                rates.generator_step = g_step
+                rates.generator_overhead = max(0.0, timed[1] - (first - warm) * g_step)
+            rates.sample = max(rates.sample, sample)
+    return rates
+
+
+def recommend(
+    data: LabeledImages,
+    *,
+    budget_minutes: float,
+    classifier: str | Callable[[], nn.Module] | None = None,
+    families: Sequence[str] = ("ddpm",),
+    validation: LabeledImages | None = None,
+    splits: int = 3,
+    repeats: int = 1,
+    seed: int = 0,
+    out: str | os.PathLike = "synthaug-recommend",
+    storage: Any = None,
+    study_name: str = "recommend",
+    candidates: Sequence[Arm] | None = None,
+    bases: Sequence[str] = ("classic", "TA"),
+    eta: int = 3,
+    rule: Rule = "interval",
+    classifier_steps: int | None = None,
+    max_classifier_steps: int = DEFAULT_STEPS,
+    generator_steps: int | None = None,
+    generator_options: Mapping[str, Mapping[str, Any]] | None = None,
+    bank_per_class: int = 1000,
+    batch_size: int = 64,
+    classic_options: Mapping[str, Any] | None = None,
+    accelerator: str = "auto",
+    progress: Callable[[Progress], None] | None = None,
+) -> RecommendReport:
+    """Races real-only baselines against synthetic recipes on ``data`` and writes the winner to ``out/recipe.json``.
+
+    Holds out stratified validation folds (``splits``; or scores on ``validation``, a held-out set of the
+    user's own), trains each family's generator on a fold's training part only, and races every candidate
+    with successive halving: short classifier runs on one fold for all, ``eta`` times longer runs on more
+    folds for the best ``1/eta`` and the best baseline, until two are left, trained for the full steps on
+    every fold (``repeats`` seeds each). Gains over the best baseline are paired by fold and seed.
+    Step counts come from ``budget_minutes`` (measured on this machine), or are given.
+
+    Args:
+        data: the user's labelled images.
+        budget_minutes: wall time for everything, generators included (checked before any long run).
+        classifier: ``"cnn"`` (default), ``"resnet"``, or a factory of an ``nn.Module`` (or of a
+            ``LightningModule``, which trains itself: only flips, shifts and appended samples are raced then).
+        families: generator families whose samples are raced (the first is the one to try first).
+        out: the study's folder: ``study.journal``, generators and banks, runs, ``report.md``, ``recipe.json``.
+        storage: an Optuna storage URL (``sqlite:///...``, ``postgresql://...``, ``redis://...``) or journal
+            file that several processes share; every process runs the same call (default: a journal in ``out``).
+        candidates: :class:`~synthaug.evaluation.Arm` s to race instead of the default grid.
+        bases: the baselines (``"classic"``, ``"TA"``, ``"RA"``) that synthetic samples are added to.
+        rule: a synthetic recipe wins when its gain's whole 95% interval is above 0 (``"interval"``) or its mean is (``"mean"``).
+        classifier_steps, generator_steps: fixed step counts (the last rung's and the generators'), instead of the budget's.
+        generator_options: each family's hyper-parameters, e.g. ``{"ddpm": {"base_channels": 32}}``.
+        progress: called with a :class:`Progress` after every run (the CLI draws a bar from it).
+
+    Returns:
+        The :class:`RecommendReport` (also in ``out/report.md``); ``out/recipe.json`` holds the recommendation.
+        Ctrl-C writes a partial report and leaves the study to resume (call again with the same arguments).
+
+    Example:
+        >>> report = synthaug.recommend(train, budget_minutes=60, out="runs/recommend")  # doctest: +SKIP
+        >>> print(report.verdict)  # doctest: +SKIP
+    """
+    started = time.perf_counter()
+    if not isinstance(data, LabeledImages):
+        raise TypeError(f"data must be a synthaug LabeledImages, got {type(data).__name__}")
+    if not budget_minutes > 0:
+        raise ValueError(f"budget_minutes must be > 0, got {budget_minutes}")
+    unknown = [f for f in families if f not in GENERATORS]
+    if unknown:
+        raise ValueError(f"unknown generator family {unknown[0]!r}; choose from {sorted(GENERATORS)}")
+    if eta < 2 or repeats < 1:
+        raise ValueError(f"eta must be >= 2 and repeats >= 1, got {eta} and {repeats}")
+    out = Path(out)
+    if validation is not None:
+        check_validation(data, validation)
+        parts = [(data, validation)]
+    else:
+        parts = validation_splits(data, splits, seed=seed)
+    units = [(split, seed + r) for r in range(repeats) for split in range(len(parts))]
+    name = classifier if isinstance(classifier, str) else "cnn" if classifier is None else getattr(classifier, "__name__", "custom")
+    factory: Any = classifier if classifier is not None else "cnn"
+    lightning_module = callable(factory) and isinstance(factory(), L.LightningModule)
+    banks = {family: GeneratorBanks(family, out / "generators", seed=seed, options=(generator_options or {}).get(family, {}),
+                                    per_class=bank_per_class) for family in families}  # fmt: skip
+    arms = list(candidates) if candidates is not None else default_candidates(banks, bases, lightning_module=lightning_module)
+    _check_candidates(arms)
+    banks = {arm.source.family: arm.source for arm in arms if isinstance(arm.source, GeneratorBanks)}  # those raced
+    by_name = {arm.name: arm for arm in arms}
+    synthetic = [arm.name for arm in arms if _source_kind(arm) == "bank"]
+    baselines = [arm.name for arm in arms if arm.name not in synthetic]
+    training = TrainingRecipe(steps=1, batch_size=batch_size, classic_options=dict(classic_options or {}), accelerator=accelerator)
+    fingerprint = _sha(data) + (_sha(validation) if validation is not None else f"-{len(parts)}")
+    settings = {"classifier": name, "batch_size": batch_size, "seed": seed, "repeats": repeats, "families": list(families),
+                "generator_options": {k: dict(v) for k, v in (generator_options or {}).items()},
+                "classic_options": dict(classic_options or {}), "bank_per_class": bank_per_class, "eta": eta,
+                "classifier_steps": classifier_steps, "max_classifier_steps": max_classifier_steps,
+                "generator_steps": generator_steps}  # fmt: skip
+    cache = _Cache(out / "runs")
+    held_out = [_HeldOut(validation_part, allow_overlap=False) for _, validation_part in parts]
+
+    def context(split: int, unit_seed: int) -> _Context:
+        return _Context(None, unit_seed, name, factory, parts[split][0], {})
+
+    with quiet_optuna() as optuna:
+        store, shared = open_storage(storage, out)
+        base = optuna.create_study(storage=store, study_name=study_name, direction="maximize", load_if_exists=True)
+        stored = base.user_attrs.get("plan")
+        if stored is not None:
+            plan = Plan.from_dict(stored)
+            if plan.data != fingerprint or plan.candidates != [a.name for a in arms] or plan.settings != json.loads(json.dumps(settings)):
+                raise ValueError(f"the study {study_name!r} in {store if shared else out} was planned for other data, candidates "
+                                 "or settings: give another out= (--out) or study_name, or the same arguments as before")  # fmt: skip
+        else:
+            rates = _calibrate(arms, banks, context(*units[0]), parts[0][1], training, bool(synthetic))
+            budget = budget_minutes * 60 - (time.perf_counter() - started)
+            plan = make_plan([a.name for a in arms], synthetic, units, families=list(banks), classes=data.num_classes,
+                             rates=rates, budget=budget, eta=eta, classifier_steps=classifier_steps,
+                             max_classifier_steps=max_classifier_steps, generator_steps=generator_steps,
+                             bank_per_class=bank_per_class)  # fmt: skip
+            plan.data, plan.settings = fingerprint, json.loads(json.dumps(settings))
+            base.set_user_attr("plan", plan.to_dict())
+        logger.info("plan: %s", plan.to_dict())
+        tracker = _Tracker(plan, data.num_classes, progress)
+        for bank in banks.values():
+            bank.steps, bank.on_made = plan.generator_steps, tracker.generator_done
+
+        rungs: list[dict[str, list[float]]] = []
+        current = [a.name for a in arms]
+        study = None
+        try:
+            for rung in range(plan.rungs):
+                study = optuna.create_study(storage=store, study_name=f"{study_name}:rung-{rung + 1}", direction="maximize",
+                                            load_if_exists=True)  # fmt: skip
+                tracker.start_rung(rung, rung_results(study))
+                recipe = TrainingRecipe(**{**training.__dict__, "steps": plan.rung_steps[rung]})
+
+                def evaluate(candidate: str, rung: int = rung, recipe: TrainingRecipe = recipe) -> list[float]:
+                    accuracies = []
+                    for split, unit_seed in plan.units[: plan.rung_units[rung]]:
+                        result = _one(by_name[candidate], context(split, unit_seed), recipe, parts[split][1], cache, "",
+                                      held_out[split])
+                        accuracies.append(float(result["accuracy"]))
+                        tracker.run_done(rung)
+                    return accuracies
+
+                results = run_rung(study, current, evaluate, shared=shared, on_result=tracker.result)
+                rungs.append(results)
+                if rung + 1 < plan.rungs:
+                    keep = max(2, -(-len(current) // plan.eta))
+                    current = select(results, baselines, keep)
+        except KeyboardInterrupt:
+            last = [rung_results(study)] if study is not None else []
+            partial = [r for r in [*rungs, *last] if any(name in r for name in baselines)]
+            if partial:
+                _report(partial, plan, synthetic, baselines, rule, started, interrupted_in=len(rungs) + 1).save(out)
+            raise
+    report = _report(rungs, plan, synthetic, baselines, rule, started)
+    chosen = by_name[report.recommended]
+    kind = _source_kind(chosen)
+    run = chosen.source.run_dir(parts[0][0]) if kind == "bank" else None
+    recipe_file = recipe_of(
+        chosen.name, {**chosen.options(), "source": kind}, class_names=data.class_names, image_shape=data.image_shape,
+        bank=run / "bank" if run else None, generator=run / "generator" if run else None,
+        classic_options=dict(classic_options or {}), synthetic_helps=report.synthetic_helps, verdict=report.verdict,
+        baseline=report.baseline, gains=[{k: r[k] for k in ("name", "gain", "low", "high", "accuracy", "rung", "units")}
+                                         for r in report.rows],
+        settings={**settings, "trained_on": f"{len(parts[0][0])} of {len(data)} images (the first split's training part)"
+                  if run and validation is None else f"{len(data)} images"},
+    ).save(out / "recipe.json")  # fmt: skip
+    report.recipe = str(recipe_file)
+    report.save(out)
+    return report
+
+
+def _report(rungs: list[dict[str, list[float]]], plan: Plan, synthetic: list[str], baselines: list[str], rule: Rule,
+            started: float, *, interrupted_in: int | None = None) -> RecommendReport:  # fmt: skip
+    rows, baseline = summarise(rungs, plan.rung_steps, synthetic, baselines)
+    recommended, helps, line = verdict(rows, baseline, rule)
+    if interrupted_in is not None:
+        line = f"interrupted in rung {interrupted_in} of {plan.rungs}; so far: {line}"
+    return RecommendReport(rows, baseline, recommended, helps, line, time.perf_counter() - started, interrupted_in is None,
+                           plan.to_dict())  # fmt: skip
+
+
+class _Tracker:
+    """Turns finished runs into :class:`Progress` (estimated seconds done, from the plan's rates)."""
+
+    def __init__(self, plan: Plan, classes: int, progress: Callable[[Progress], None] | None) -> None:
+        self.plan, self.classes, self.progress = plan, classes, progress
+        self.done, self.leader, self.stage = 0.0, None, "starting"
+        self.best = -1.0
+
+    def _emit(self) -> None:
+        if self.progress is not None:
+            self.progress(Progress(min(self.done, self.plan.estimate), self.plan.estimate, self.leader, self.stage))
+
+    def start_rung(self, rung: int, finished: Mapping[str, list[float]]) -> None:
+        self.stage = f"rung {rung + 1}/{self.plan.rungs}"
+        self.best = -1.0
+        for name, accuracies in finished.items():
+            self.done += len(accuracies) * self.plan.run_seconds(rung)
+            self.result(name, accuracies, emit=False)
+        self._emit()
+
+    def run_done(self, rung: int) -> None:
+        self.done += self.plan.run_seconds(rung)
+        self._emit()
+
+    def generator_done(self) -> None:
+        self.done += self.plan.generator_seconds(self.classes)
+        self._emit()
+
+    def result(self, name: str, accuracies: list[float], emit: bool = True) -> None:
+        mean = sum(accuracies) / len(accuracies)
+        if mean > self.best:
+            self.best, self.leader = mean, f"{name} {100 * mean:.1f}%"
+        if emit:
+            self._emit()
