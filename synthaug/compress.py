@@ -22,6 +22,7 @@ records the measurement.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import warnings
 from pathlib import Path
@@ -44,6 +45,8 @@ from synthaug.seeding import torch_generator
 from synthaug.training import fit
 
 METHODS = ("prune", "distill", "prune+distill")
+
+log = logging.getLogger(__name__)
 
 
 def _ddpm(generator: ConditionalGenerator | str | os.PathLike, what: str) -> ConditionalDDPM:
@@ -107,6 +110,11 @@ def prune(
     """Structured pruning of a ddpm (``ratio`` of the inner channels removed), then ``steps`` of fine-tuning on
     ``data`` (the images it was trained on) with :func:`synthaug.fit`; saved to ``out/generator``."""
     teacher = _ddpm(generator, "pruning")
+    recorded, given = teacher.training_data, data.fingerprint()
+    if recorded is not None and recorded.digest != given.digest:
+        log.warning("pruning fine-tunes on %s, not on the %s the generator was trained on (on the command line: "
+                    "--data, --per-class and --subset-seed as in fit); the result records both", given.describe(),
+                    recorded.describe())  # fmt: skip
     pruned = prune_weights(teacher, ratio)
     return fit(data, out=out, max_steps=steps, seed=seed, initial=pruned, **fit_options)
 

@@ -91,7 +91,7 @@ def test_evaluate_refuses_a_test_set_the_generator_trained_on(trained, caplog):
     kwargs = {"feature_extractor": nn.Flatten(), "cas_steps": None, "kid_subsets": 2}
     mixed = synthaug.LabeledImages(torch.cat([data.images, load_digits(split="test").images[:30]]),
                                    torch.cat([data.labels, load_digits(split="test").labels[:30]]), data.class_names)  # fmt: skip
-    with pytest.raises(DataLeakError, match=r"real_test shares 50 of its 80 images with the 50 images .* allow_overlap=True"):
+    with pytest.raises(DataLeakError, match=r"the test set shares 50 of its 80 images with the 50 images .* allow_overlap=True"):
         evaluate(mixed, bank, **kwargs)
     with caplog.at_level(logging.WARNING, logger="synthaug"):
         report = evaluate(mixed, bank, allow_overlap=True, **kwargs)
@@ -167,7 +167,7 @@ def test_the_cli_digits_flow_never_tests_on_training_images(tmp_path, capsys):
     assert main(["evaluate", "--data", "digits", "--bank", str(leaky_bank), "--out", str(tmp_path / "r2"), *FAST_EVAL]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1
-    assert "real_test shares 1,297 of its 1,297 images with the 1,797 images" in err and "--allow-overlap" in err
+    assert "the test set shares 1,297 of its 1,297 images with the 1,797 images" in err and "--allow-overlap" in err
     bench = ["benchmark", "--data", "digits", "--sizes", "3", "--seeds", "0", "--steps", "2", "--source", f"vae={leaky_bank}",
              "--out", str(tmp_path / "bench")]  # fmt: skip
     assert main(bench) == 2 and "shares 1,297 of its 1,297 images" in capsys.readouterr().err
@@ -181,3 +181,20 @@ def test_the_demo_resume_hint_names_the_data():
     command = resume_command(args)
     assert "--data digits --per-class 20 --subset-seed 3" in command and "--seed 3" in command
     assert command.endswith("--out synthaug-demo --resume last")
+
+
+def test_compression_keeps_the_training_data_record(tmp_path, caplog):
+    from synthaug.compress import compress
+    from tests.conftest import TINY
+
+    data = load_digits(split="train").subset(5)
+    teacher = synthaug.fit(data, "ddpm", out=tmp_path / "t", max_steps=2, batch_size=25, **QUIET, **{**TINY["ddpm"], "base_channels": 16})
+    pruned = compress(teacher, data, method="prune+distill", ratio=0.5, prune_steps=1, distill_steps=1, out=tmp_path / "c",
+                      progress_bar=False)  # fmt: skip
+    assert pruned.training_data.digest == data.fingerprint().digest  # pruned and distilled: the teacher's images
+    assert synthaug.load(tmp_path / "c" / "generator").training_data.digest == data.fingerprint().digest
+    other = load_digits(split="train").subset(6)
+    with caplog.at_level(logging.WARNING, logger="synthaug"):
+        tuned = compress(teacher, other, method="prune", ratio=0.5, prune_steps=1, out=tmp_path / "p", progress_bar=False)
+    assert "pruning fine-tunes on 60 images" in caplog.text and "not on the 50 images" in caplog.text
+    assert tuned.training_data.count == 60  # the union: those 60 include the teacher's 50

@@ -221,7 +221,7 @@ def _provenance(real_test: LabeledImages, synthetic: SyntheticBank | LabeledImag
     notes, trained = [], None
     if isinstance(synthetic, SyntheticBank):
         trained = synthetic.training_data
-        shared = check_held_out(real_test, trained, allow_overlap=allow_overlap, held_out_name="real_test",
+        shared = check_held_out(real_test, trained, allow_overlap=allow_overlap, held_out_name="the test set",
                                 trained_name="the bank's generator")  # fmt: skip
         if shared:
             notes.append(f"LEAK: {shared} of the {len(real_test)} test images are training images of the bank's generator "
@@ -235,7 +235,7 @@ def _provenance(real_test: LabeledImages, synthetic: SyntheticBank | LabeledImag
     if given is not None:
         name = "generator_train" if generator_train is not None else "real_train"
         fingerprint = given.fingerprint()
-        shared = check_held_out(real_test, fingerprint, allow_overlap=allow_overlap, held_out_name="real_test",
+        shared = check_held_out(real_test, fingerprint, allow_overlap=allow_overlap, held_out_name="the test set",
                                 trained_name=f"the generator ({name})")  # fmt: skip
         if shared:
             notes.append(f"LEAK: {shared} of the {len(real_test)} test images are in {name} (allow_overlap=True).")

@@ -357,7 +357,7 @@ class _HeldOut:
         key = source_fingerprint(source)
         if key not in self.checked:
             check_held_out(self.test, training_fingerprint(source), allow_overlap=self.allow_overlap,
-                           held_out_name="real_test", trained_name=f"the source of arm {arm.name!r}")  # fmt: skip
+                           held_out_name="the test set", trained_name=f"the source of arm {arm.name!r}")  # fmt: skip
             self.checked.add(key)
 
 
