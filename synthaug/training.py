@@ -268,7 +268,7 @@ def fit(
             few hundred to a few thousand images (vae 2000, gan 6000, ddpm 6000).
         max_epochs: stop after so many epochs (alone, or with ``max_steps``: whichever comes first).
         ckpt_path: a Lightning checkpoint (or ``"last"``) to resume from; the same data, seed and
-            batch size continue exactly where the checkpoint left off, from any checkpoint: one written
+            batch size continue exactly where the checkpoint left off (other data is refused), from any checkpoint: one written
             every epoch, every ``checkpoint_every_n_steps``, when the run stopped, or on Ctrl-C
             (``last.ckpt``). A checkpoint holding anything but tensors and plain values is refused.
         checkpoint_every_n_steps, checkpoint_every_n_epochs: save a checkpoint every so many steps or epochs
@@ -285,7 +285,9 @@ def fit(
         **options: the family's hyper-parameters, e.g. ``latent_dim=16`` for ``"vae"``.
 
     Returns:
-        The trained generator in eval mode.
+        The trained generator in eval mode; its ``training_data`` (saved with it) is the fingerprint of
+        ``data`` (see :meth:`~synthaug.data.LabeledImages.fingerprint`), against which evaluations check
+        their test sets.
 
     Example:
         >>> from synthaug.data import load_digits
