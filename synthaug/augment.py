@@ -23,6 +23,7 @@ looks exactly like a real one. Two opt-ins change that, the same way in :class:`
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -40,6 +41,9 @@ from synthaug.inference import as_model_input, predict
 from synthaug.recipe import as_recipe, not_buildable
 from synthaug.seeding import numpy_generator, torch_generator
 from synthaug.synthetic import ImageFormat, Source, as_source, check_classes, check_soft_labels, is_pool, label_like
+
+#: warn when a bank's samples would each recur more than this many times per epoch
+REPEAT_WARNING = 5
 
 Mode = Literal["append", "replace", "balance"]
 #: how a bank's or pool's samples are drawn across epochs
@@ -216,6 +220,7 @@ class SyntheticAugment(Dataset):
         else:
             self._extra_classes = np.zeros(0, np.int64)
         check_classes(self.source, self._extra_classes, "the synthetic share")
+        self._warn_if_repeated(n)
         self._length = n + len(self._extra_classes)
         self._by_class = [np.flatnonzero(self.real_labels == c) for c in range(self.source.num_classes)]
         self._plan_cache: _Plan | None = None
@@ -239,6 +244,30 @@ class SyntheticAugment(Dataset):
                    transform=options.pop("transform", recipe.transform(seed=seed)), **options)  # fmt: skip
 
     # --- construction helpers ------------------------------------------------------------------
+
+    def _warn_if_repeated(self, real: int) -> None:
+        """Warn when a bank is too small for the synthetic share: each sample would recur many times an epoch."""
+        if not is_pool(self.source) or self.draw != "random":
+            return
+        if self.mode == "replace":  # that share of each class's items is synthetic
+            wanted = np.round(self.ratio * np.bincount(self.real_labels, minlength=self.source.num_classes)).astype(int)
+        else:
+            wanted = np.bincount(self._extra_classes, minlength=self.source.num_classes)
+        if not wanted.any():
+            return
+        have = np.asarray(self.source.class_counts())
+        used = wanted > 0
+        repeats = wanted[used] / np.maximum(have[used], 1)
+        if repeats.max() <= REPEAT_WARNING:
+            return
+        share = "balance" if self.mode == "balance" else f"ratio {self.ratio:g}"
+        warnings.warn(
+            f"a source of {int(have.sum())} synthetic samples fills {int(wanted.sum())} synthetic items per epoch "
+            f"({real} real images, {share}): each sample recurs about {wanted.sum() / max(have[used].sum(), 1):.1f} "
+            f"times an epoch (up to {repeats.max():.1f} in one class); generate a larger bank or lower the ratio",
+            UserWarning,
+            stacklevel=3,
+        )
 
     def _real(self, index: int) -> tuple[Any, Any]:
         item = self.dataset[index]
@@ -513,6 +542,8 @@ def _check_ratio(ratio: float | None, mode: str) -> float | None:
         if ratio is not None:
             raise ValueError("mode='balance' sets the synthetic share itself; leave ratio unset")
         return None
+    if ratio is not None and (isinstance(ratio, bool) or not isinstance(ratio, numbers.Real)):
+        raise TypeError(f"ratio must be a number (synthetic items per real item), got {ratio!r} of type {type(ratio).__name__}")
     ratio = 0.5 if ratio is None else float(ratio)
     if mode == "replace" and not 0.0 <= ratio <= 1.0:
         raise ValueError(f"ratio must lie in [0, 1] for mode='replace', got {ratio}; "

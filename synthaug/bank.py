@@ -305,6 +305,12 @@ class SyntheticBank:
         """
         path = Path(path)
         manifest_file = path / MANIFEST_NAME
+        if not path.exists():
+            raise BankError(f"no bank at {path}: the directory does not exist; write one with SyntheticBank.generate "
+                            "(synthaug sample GENERATOR --bank DIR)")  # fmt: skip
+        if not path.is_dir():
+            raise BankError(f"{path} is a file, not a bank: a bank is a directory written by SyntheticBank.generate "
+                            "(synthaug sample GENERATOR --bank DIR)")  # fmt: skip
         if not manifest_file.is_file():
             hint = (
                 "its generation has not finished: call SyntheticBank.generate again with the same arguments to resume"
@@ -361,6 +367,10 @@ class SyntheticBank:
         if batch_size < 1 or shard_size < 1:
             raise ValueError(f"batch_size and shard_size must be >= 1, got {batch_size} and {shard_size}")
         root = Path(path)
+        if root.exists() and not root.is_dir():
+            raise BankError(f"{root} is a file; a bank is a directory of shards: give a new or empty directory as path")
+        if root.is_dir() and not (root / PLAN_NAME).is_file() and any(root.iterdir()):
+            raise BankError(f"{root} holds other files and no bank; give a new or empty directory as path")
         options = generator.check_sample_options(sample_options or {})
         plan_meta = _plan_meta(generator, _class_counts(generator.num_classes, per_class, counts), seed, shard_size,
                                generator.sample_options_record(options))  # fmt: skip

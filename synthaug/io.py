@@ -109,6 +109,16 @@ def save(generator: ConditionalGenerator, path: str | os.PathLike) -> Path:
 def read_config(path: str | os.PathLike) -> dict[str, Any]:
     """The validated ``config.json`` of a saved generator directory."""
     path = Path(path)
+    if path.is_file():
+        if path.suffix == ".ckpt":
+            raise CorruptSaveError(
+                f"{path} is a Lightning training checkpoint, not a saved generator: load the directory fit saved "
+                f"(synthaug.load('{path.parent.parent / 'generator'}')), or continue training from the checkpoint "
+                "with fit(..., ckpt_path=...) (synthaug fit --resume)"
+            )
+        if path.name in (CONFIG_NAME, WEIGHTS_NAME):
+            raise CorruptSaveError(f"{path} is one file of a saved generator: give its directory, {path.parent}")
+        raise CorruptSaveError(f"{path} is a file; a saved generator is a directory holding {CONFIG_NAME} and {WEIGHTS_NAME}")
     if not path.is_dir():
         raise FileNotFoundError(f"no saved generator at {path}: the directory does not exist")
     config_file = path / CONFIG_NAME

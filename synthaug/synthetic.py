@@ -25,7 +25,7 @@ from synthaug.bank import MANIFEST_NAME, PLAN_NAME, SyntheticBank
 from synthaug.data.fingerprint import DataFingerprint
 from synthaug.data.labeled import LabeledImages
 from synthaug.generators.base import ConditionalGenerator, sample_uint8
-from synthaug.io import load, weights_sha256
+from synthaug.io import CONFIG_NAME, load, weights_sha256
 
 
 class ImagePool:
@@ -94,9 +94,20 @@ def as_source(source: Source) -> SyntheticBank | ImagePool | ConditionalGenerato
         return ImagePool(source)
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
+        if path.is_file() and path.name in (MANIFEST_NAME, PLAN_NAME, CONFIG_NAME):
+            path = path.parent  # a bank's manifest or a generator's config: the directory holding it was meant
         if (path / MANIFEST_NAME).is_file() or (path / PLAN_NAME).is_file():
             return SyntheticBank.open(path)
-        return load(path)
+        if (path / CONFIG_NAME).is_file() or path.suffix == ".ckpt":
+            return load(path)
+        if not path.exists():
+            problem = "does not exist"
+        elif path.is_file():
+            problem = "is a file"
+        else:
+            problem = f"holds neither a bank ({MANIFEST_NAME}) nor a saved generator ({CONFIG_NAME})"
+        raise FileNotFoundError(f"{path} {problem}; a source path is a bank directory (SyntheticBank.generate, synthaug "
+                                "sample --bank) or a saved generator directory (synthaug.save, synthaug fit)")  # fmt: skip
     raise TypeError(
         "source must be a SyntheticBank, a ConditionalGenerator, a LabeledImages or the directory of a bank or "
         f"generator, got {type(source).__name__}"

@@ -21,6 +21,7 @@ import pickle
 import re
 import sys
 import warnings
+import zipfile
 from pathlib import Path
 from typing import Any, Literal
 
@@ -419,22 +420,34 @@ class UnsafeCheckpointError(ValueError):
 
 
 def _checked_resume(ckpt_path: str | os.PathLike | None, out: Path) -> str | os.PathLike | None:
-    """Refuse ``"last"`` with nothing to resume, and a checkpoint synthaug will not unpickle, before training starts."""
+    """Refuse ``"last"`` with nothing to resume, and anything but a checkpoint of ``fit``, before training starts."""
     if ckpt_path is None:
         return None
     path = out / "checkpoints" / "last.ckpt" if str(ckpt_path) == "last" else Path(ckpt_path)
+    where = "resume from a .ckpt file in OUT/checkpoints/ (or 'last')"
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder, not a checkpoint: {where}")
     if not path.is_file():
-        where = f"{out / 'checkpoints'} has no last.ckpt" if str(ckpt_path) == "last" else f"{path} does not exist"
-        raise FileNotFoundError(f"nothing to resume: {where}; leave out ckpt_path (--resume) to train from scratch")
+        missing = f"{out / 'checkpoints'} has no last.ckpt" if str(ckpt_path) == "last" else f"{path} does not exist"
+        raise FileNotFoundError(f"nothing to resume: {missing}; leave out ckpt_path to train from scratch")
+    with open(path, "rb") as f:
+        head = f.read(16)
+    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive; Lightning's checkpoints are torch.save's
+        if len(head) >= 9 and head[8:9] == b"{":  # safetensors: an 8-byte header length, then JSON
+            raise ValueError(f"{path} is a safetensors weights file (a saved generator), not a training checkpoint: {where}")
+        raise ValueError(f"{path} is not a checkpoint (not a torch archive; the file is corrupt or of another kind): {where}")
     try:
-        torch.load(path, map_location="cpu", weights_only=True)
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         raise UnsafeCheckpointError(
             f"{path} holds Python objects that synthaug will not unpickle (loading them could run arbitrary code); "
             "only checkpoints written by synthaug.fit can be resumed"
         ) from err
-    except (RuntimeError, EOFError, OSError) as err:
-        raise ValueError(f"{path} is not a readable checkpoint ({type(err).__name__}: {str(err).splitlines()[0]})") from err
+    except Exception as err:  # a damaged archive fails in many ways (RuntimeError, KeyError, EOFError, ...)
+        first = str(err).splitlines()[0] if str(err) else ""
+        raise ValueError(f"{path} is a damaged checkpoint ({type(err).__name__}: {first}): {where}") from err
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint or "hyper_parameters" not in checkpoint:
+        raise ValueError(f"{path} is a torch file but not a checkpoint written by synthaug fit: {where}")
     return path
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 import warnings
 from collections.abc import Sequence
@@ -38,9 +39,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: the library's advice names Python arguments; on the command line the flag is the fix
+_FLAGS = [
+    (re.compile(r"\bckpt_path\b"), "--resume"),
+    (re.compile(r"\bpass root= \(or set"), "give --root FOLDER (or set"),
+    (re.compile(r"\bchannels=(\d)"), r"--channels \1"),
+    (re.compile(r"\bresize=\(H, W\)"), "--resize SIZE"),
+    (re.compile(r"\bpass data="), "give --data"),
+]
+
+
 def _first_line(err: BaseException) -> str:
-    text = str(err).strip() or type(err).__name__
-    return text.splitlines()[0]
+    """The error's first line, with the library's Python arguments replaced by the command line's flags."""
+    text = (str(err).strip() or type(err).__name__).splitlines()[0]
+    if isinstance(err, KeyError) and text[:1] in "'\"":  # KeyError quotes its message
+        text = text[1:-1]
+    for pattern, flag in _FLAGS:
+        text = pattern.sub(flag, text)
+    return text
 
 
 def main(argv: Sequence[str] | None = None) -> int:

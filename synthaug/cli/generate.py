@@ -46,6 +46,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", default="train", choices=SPLITS, help=SPLIT_HELP)
     p.add_argument("--root", help="folder with the Fashion-MNIST IDX files (default: $SYNTHAUG_FASHION_MNIST or Debian's location)")
     p.add_argument("--resize", type=positive_int, help="resize image-folder images to SIZE x SIZE (default: as stored)")
+    p.add_argument("--channels", type=int, choices=(1, 3), help="convert image-folder images to 1 (gray) or 3 (RGB) channels (default: as stored)")
     p.add_argument("--per-class", type=positive_int, help="train on a stratified subset of K images per class (default: all images)")
     p.add_argument("--subset-seed", type=non_negative_int, default=0, help="seed of that subset")
     p.add_argument("--family", default="vae", choices=families, metavar="FAMILY", help="generator family: %(choices)s")
@@ -118,7 +119,7 @@ def run_fit(args: argparse.Namespace) -> int:
 
     out = check_run_dir(args.out, resume=args.resume, overwrite=args.overwrite)
     check_accelerator(args.accelerator, args.devices)
-    data = load_data(args.data, split=args.split, root=args.root, resize=args.resize)
+    data = load_data(args.data, split=args.split, root=args.root, resize=args.resize, channels=args.channels)
     if args.per_class is not None:
         data = data.subset(args.per_class, seed=args.subset_seed)
     fit(data, args.family, out=out, max_steps=args.max_steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,

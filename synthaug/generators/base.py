@@ -99,6 +99,13 @@ def _typed(name: str, value: Any, hint: Any) -> Any:
     return value
 
 
+def _items(values: Any) -> list[Any]:
+    """The elements of a (possibly nested) list or tuple, flattened; anything else as it is."""
+    if isinstance(values, (list, tuple)):
+        return [x for v in values for x in _items(v)]
+    return [values]  # a string counts as one element, not as its characters
+
+
 class ConditionalGenerator(nn.Module, ABC):
     """A class-conditional image generator.
 
@@ -201,6 +208,12 @@ class ConditionalGenerator(nn.Module, ABC):
 
     def check_labels(self, labels: torch.Tensor | Sequence[int]) -> torch.Tensor:
         """``labels`` as an ``int64`` tensor on this generator's device, after checking the range."""
+        strings = [] if isinstance(labels, torch.Tensor) else [x for x in _items(labels) if isinstance(x, (str, bytes))]
+        if strings:  # torch.as_tensor(["3"]) fails with "too many dimensions 'str'"
+            raise TypeError(
+                f"labels must be integer class indices 0..{self.num_classes - 1}, got the string {strings[0]!r}; "
+                f"for a class name use generator.class_names.index(name) (class_names: {list(self.class_names)[:10]})"
+            )
         labels = torch.as_tensor(labels)
         if labels.numel() == 0 and labels.ndim == 1:  # torch.as_tensor([]) is float32
             labels = labels.to(torch.int64)
