@@ -24,7 +24,9 @@ SPLIT_HELP = ("the split of --data to train on: digits: a fixed stratified split
               "fifth of every class held out (seed 0); all: every image (evaluate then refuses to test on them)")
 
 
-def load_data(spec: str, *, split: str = "train", root: str | None = None, resize: int | None = None) -> LabeledImages:
+def load_data(
+    spec: str, *, split: str = "train", root: str | None = None, resize: int | None = None, channels: int | None = None
+) -> LabeledImages:
     """``digits``, ``fashion-mnist`` or the path of an image folder (one sub-folder per class): the ``split``
     ``"train"``, ``"test"`` or (digits, a folder) ``"all"``; see :data:`SPLIT_HELP`."""
     from synthaug.data import from_image_folder, load_digits, load_fashion_mnist
@@ -38,7 +40,7 @@ def load_data(spec: str, *, split: str = "train", root: str | None = None, resiz
             raise ValueError("fashion-mnist comes as a train and a test split: use --split train or --split test")
         return load_fashion_mnist(root, split=split)
     if Path(spec).is_dir():
-        data = from_image_folder(spec, resize=resize)
+        data = from_image_folder(spec, resize=resize, channels=channels)
         if split == "all":
             return data
         train, test = data.holdout(FOLDER_TEST_SHARE, seed=0)
@@ -52,6 +54,7 @@ def train_test(
     test: str | None = None,
     root: str | None = None,
     resize: int | None = None,
+    channels: int | None = None,
     seed: int | None = None,
     digits_per_class: int | None = None,
 ) -> tuple[LabeledImages, LabeledImages]:
@@ -71,9 +74,9 @@ def train_test(
         return load_digits().split(digits_per_class or DIGITS_TRAIN_PER_CLASS, seed=seed or 0)
     if spec in BUILTIN_DATA:
         return load_data(spec, split="train", root=root), load_data(spec, split="test", root=root)
-    data = load_data(spec, split="all", resize=resize)
+    data = load_data(spec, split="all", resize=resize, channels=channels)
     if test is not None:
-        held_out = load_data(test, split="all", resize=resize)
+        held_out = load_data(test, split="all", resize=resize, channels=channels)
         if held_out.class_names != data.class_names:
             raise ValueError(f"--test-data has classes {list(held_out.class_names)}, --data has {list(data.class_names)}")
         return data, held_out

@@ -100,6 +100,7 @@ def _data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--test-data", metavar="PATH", help="an image folder of held-out images (default: a fifth of --data)")
     parser.add_argument("--root", help="folder with the Fashion-MNIST IDX files (default: $SYNTHAUG_FASHION_MNIST or Debian's location)")
     parser.add_argument("--resize", type=positive_int, help="resize image-folder images to SIZE x SIZE (default: as stored)")
+    parser.add_argument("--channels", type=int, choices=(1, 3), help="convert image-folder images to 1 (gray) or 3 (RGB) channels (default: as stored)")
     parser.add_argument("--allow-overlap", action="store_true",
                         help="go on, with a warning, when the test images include images the generator was trained on "
                              "(default: refuse, since every score would be flattered)")  # fmt: skip
@@ -109,7 +110,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from synthaug.bank import SyntheticBank
     from synthaug.evaluation import evaluate
 
-    train, test = train_test(args.data, test=args.test_data, root=args.root, resize=args.resize)
+    train, test = train_test(args.data, test=args.test_data, root=args.root, resize=args.resize, channels=args.channels)
     generator_train = None  # evaluate takes the training images the bank records, or else all of train
     if args.train_per_class is not None:
         generator_train = train.subset(args.train_per_class, seed=args.subset_seed)
@@ -161,7 +162,7 @@ def _arms(args: argparse.Namespace, sources: dict[str, Any]) -> list[Arm]:
 def run_benchmark(args: argparse.Namespace) -> int:
     from synthaug.evaluation import downstream, rarest
 
-    train, test = train_test(args.data, test=args.test_data, root=args.root, resize=args.resize)
+    train, test = train_test(args.data, test=args.test_data, root=args.root, resize=args.resize, channels=args.channels)
     sizes = args.sizes or ([20] if args.data == "digits" else [60])
     subsets = None
     if args.long_tailed is not None:
