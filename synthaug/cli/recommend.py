@@ -49,7 +49,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="a synthetic recipe wins when its gain's whole 95%% interval is above 0, or its mean")
     p.add_argument("--classifier-steps", type=positive_int, help="the last rung's classifier steps (default: from the budget)")
     p.add_argument("--generator-steps", type=positive_int, help="generator steps (default: from the budget)")
-    p.add_argument("--bank-per-class", type=positive_int, default=1000, help="synthetic samples per class")
+    p.add_argument("--bank-per-class", type=positive_int,
+                   help="synthetic samples per class (default: 16 per training image of the largest class, 100 to 1,000)")
     p.add_argument("--set", action="append", default=[], metavar="FAMILY.KEY=VALUE",
                    help="a generator hyper-parameter, e.g. --set ddpm.base_channels=32 (repeatable)")
     p.add_argument("--no-hflip", dest="hflip", action="store_false",

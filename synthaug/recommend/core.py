@@ -181,7 +181,7 @@ def recommend(
     max_classifier_steps: int = DEFAULT_STEPS,
     generator_steps: int | None = None,
     generator_options: Mapping[str, Mapping[str, Any]] | None = None,
-    bank_per_class: int = 1000,
+    bank_per_class: int | None = None,
     batch_size: int = 64,
     classic_options: Mapping[str, Any] | None = None,
     accelerator: str = "auto",
@@ -210,6 +210,8 @@ def recommend(
         rule: a synthetic recipe wins when its gain's whole 95% interval is above 0 (``"interval"``) or its mean is (``"mean"``).
         classifier_steps, generator_steps: fixed step counts (the last rung's and the generators'), instead of the budget's.
         generator_options: each family's hyper-parameters, e.g. ``{"ddpm": {"base_channels": 32}}``.
+        bank_per_class: synthetic samples per class in each bank (default: 16 per training image of the largest
+            class, between 100 and 1,000).
         progress: called with a :class:`Progress` after every run (the CLI draws a bar from it).
 
     Returns:
@@ -240,6 +242,8 @@ def recommend(
     name = classifier if isinstance(classifier, str) else "cnn" if classifier is None else getattr(classifier, "__name__", "custom")
     factory: Any = classifier if classifier is not None else "cnn"
     lightning_module = callable(factory) and isinstance(factory(), L.LightningModule)
+    if bank_per_class is None:  # 16 samples per training image of the largest class, as the low-data study's 1,000 at 60
+        bank_per_class = min(1000, max(100, 16 * max(parts[0][0].class_counts())))
     banks = {family: GeneratorBanks(family, out / "generators", seed=seed, options=(generator_options or {}).get(family, {}),
                                     per_class=bank_per_class) for family in families}  # fmt: skip
     arms = list(candidates) if candidates is not None else default_candidates(banks, bases, lightning_module=lightning_module)

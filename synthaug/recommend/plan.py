@@ -168,9 +168,11 @@ def make_plan(
         what = f"{len(candidates)} candidates, {len(units)} validation runs each at the last rung"
         if generators:
             what += f", {generators} generator(s) of {cheapest.generator_steps} steps"
+        generating = generators * cheapest.generator_seconds(classes)
         raise ValueError(f"a budget of {budget / 60:.2f} min is too small for this data: the smallest race ({what}, "
                          f"{cheapest.rung_steps[-1]} classifier steps at the last rung) needs about "
-                         f"{math.ceil(cheapest.estimate / 6) / 10:.1f} min; give a budget of at least that")  # fmt: skip
+                         f"{math.ceil(cheapest.estimate / 6) / 10:.1f} min (generators and banks {generating / 60:.1f}, "
+                         f"classifiers {(cheapest.estimate - generating) / 60:.1f}); give a budget of at least that")  # fmt: skip
     gen_steps = 0
     if generators:
         if generator_steps is not None:
