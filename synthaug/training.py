@@ -375,7 +375,7 @@ def _callbacks(
         # About 20 checkpoints a run, and never more often than once an epoch (on a hundred images an epoch is a step).
         every_n_steps = max(steps_per_epoch, math.ceil(max_steps / 20))
     return [
-        ModelCheckpoint(dirpath=out / "checkpoints", filename="{epoch}-{step}", every_n_train_steps=every_n_steps,
+        _PeriodicCheckpoint(dirpath=out / "checkpoints", filename="{epoch}-{step}", every_n_train_steps=every_n_steps,
                         every_n_epochs=every_n_epochs, save_top_k=keep, save_last=True, enable_version_counter=False),
         _SaveLastWhereItStopped(out / "checkpoints" / "last.ckpt"),
         _PruneCheckpoints(out / "checkpoints", keep),
@@ -490,6 +490,27 @@ class _SaveLastWhereItStopped(Checkpoint):
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
         if trainer.global_step > 0:
             trainer.save_checkpoint(self.path)
+
+
+class _PeriodicCheckpoint(ModelCheckpoint):
+    """``ModelCheckpoint`` that saves every ``every_n_train_steps`` alike for automatic and manual optimisation.
+
+    Lightning (2.6) sends manual optimisation (the GAN) down a branch meant for saving a copy of the
+    weights from before the optimiser step, and warns at every save that no such copy exists. For
+    synthaug the state after the step is the right one: it is where an exact resume continues. So
+    the manual branch is replaced by the same saves without the warning's premise.
+    """
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
+        if pl_module.automatic_optimization:
+            super().on_train_batch_end(trainer, pl_module, *args)
+            return
+        every = self._every_n_train_steps
+        if every < 1 or trainer.global_step % every or self._should_skip_saving_checkpoint(trainer):
+            return
+        candidates = self._monitor_candidates(trainer)
+        self._save_topk_checkpoint(trainer, candidates)
+        self._save_last_checkpoint(trainer, candidates)
 
 
 class _PruneCheckpoints(Callback):
