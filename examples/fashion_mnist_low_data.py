@@ -19,6 +19,13 @@ every arm, pairs the arms by seed and tests on the full 10,000-image test set:
   filtering, real/synthetic mixup and its control (the same mixup with copies of the real images),
   and a synthetic share that fades to zero.
 
+With ``--bases TA`` (or ``classic``, ``RA``) the study runs against the strongest cheap baselines
+instead (``benchmarks/baselines.py`` finds which): the real-only grid of
+:func:`~synthaug.evaluation.baseline_arms` (flips and shifts, TrivialAugment, RandAugment, each with
+no mixing, mixup or CutMix with real copies) and, on each base, the first family's samples appended,
+as mixup partners and as CutMix partners (:func:`~synthaug.evaluation.synthetic_arms`), each against
+its real-copies control; the samples pass through the same policy as the real images.
+
 The CNN runs every arm at 60 per class, and at 10 per class the core arms (real, classic, classic +
 ddpm, its teacher labels and their control, two stages) and classic + vae; the ResNet (a second
 network, so that no conclusion rests on one) runs the core arms at 60 per class
@@ -40,7 +47,17 @@ import synthaug
 from synthaug.bank import SyntheticBank
 from synthaug.classifier import CLASSIFIERS, DEFAULT_STEPS
 from synthaug.data import LabeledImages, load_fashion_mnist
-from synthaug.evaluation import Arm, DownstreamReport, downstream, technique_arms
+from synthaug.evaluation import (
+    Arm,
+    DownstreamReport,
+    baseline_arms,
+    downstream,
+    policy_arm,
+    real_copies,
+    synthetic_arms,
+    technique_arms,
+)
+from synthaug.evaluation.arms import POLICY_NAMES
 
 FAMILY_STEPS = {"vae": 2000, "ddpm": 3000, "gan": 6000, "ar": 3000}
 
@@ -58,6 +75,15 @@ def arms(banks: dict[str, dict], best: str, finetune_steps: int) -> list[Arm]:
     out += [Arm(f"real + classic + {name} 0.5", per_seed, ratio=0.5, classic=True, against="real + classic")
             for name, per_seed in banks.items() if name != best]  # fmt: skip
     return out + technique_arms(best, banks[best], ratio=0.5, finetune_steps=finetune_steps)
+
+
+def strong_arms(banks: dict[str, dict], best: str, bases: list[str]) -> list[Arm]:
+    """The real-only grid and, on each base policy, the first family's samples appended, mixed and cut in."""
+    out = baseline_arms()
+    names = {arm.name for arm in out}
+    for base in bases:
+        out += [arm for arm in synthetic_arms(best, banks[best], policy_arm(base)) if arm.name not in names]
+    return out
 
 
 def parse_study_arguments(parser: argparse.ArgumentParser, out: str) -> tuple[argparse.Namespace, dict, tuple[int, int]]:
@@ -91,24 +117,46 @@ def save_report(train: LabeledImages, test: LabeledImages, settings: dict, runs:
     return report
 
 
-def controls_table(report: DownstreamReport, best: str) -> str:
+def _interval(delta: tuple[float, float, float]) -> str:
+    return f"{100 * delta[0]:+.2f} [{100 * delta[1]:+.2f}, {100 * delta[2]:+.2f}]"
+
+
+def controls_table(report: DownstreamReport, best: str, baselines: set[str] | None = None) -> str:
     """Markdown: each technique that has a control (the same technique with copies of the real images
-    in place of the synthetic ones) minus that control, paired by seed; empty when no pair ran."""
+    in place of the synthetic ones) minus that control, paired by seed; and, given the names of the
+    real-only ``baselines``, each synthetic arm minus the strongest of them (highest mean accuracy at
+    that size and classifier). Empty when no pair ran."""
     present = {(r["size"], r["classifier"], r["arm"]) for r in report.summary}
     lines = []
     for row in report.summary:
-        for technique in ("teacher", "mixup"):
-            arm, control = f"real + classic + {best} {technique}", f"real + classic + real copies {technique}"
-            if row["arm"] != arm or (row["size"], row["classifier"], control) not in present:
-                continue
+        arm = row["arm"]
+        technique = arm.rsplit(" ", 1)[-1]
+        control = arm.replace(f" + {best} ", " + real copies ")
+        if f" + {best} " not in arm or technique not in ("teacher", "mixup", "cutmix"):
+            continue
+        if (row["size"], row["classifier"], control) in present:
             delta = report.compare(arm, control, size=row["size"], classifier=row["classifier"])["accuracy"]
-            interval = f"{100 * delta[0]:+.2f} [{100 * delta[1]:+.2f}, {100 * delta[2]:+.2f}]"
-            lines.append(f"| {row['size']} | {row['classifier']} | {arm} | {control} | {interval} |")
-    if not lines:
-        return ""
-    head = ["Techniques against their controls: accuracy difference (points), paired by seed, [95% interval]", "",
-            "| real / class | classifier | arm | control | Δ [95% CI] |", "|---:|---|---|---|---:|"]  # fmt: skip
-    return "\n".join(head + lines) + "\n"
+            lines.append(f"| {row['size']} | {row['classifier']} | {arm} | {control} | {_interval(delta)} |")
+    strongest = []
+    for size, classifier in sorted({(r["size"], r["classifier"]) for r in report.summary}):
+        rows = [r for r in report.summary if (r["size"], r["classifier"]) == (size, classifier)]
+        candidates = [r for r in rows if baselines and r["arm"] in baselines]
+        if not candidates:
+            continue
+        top = max(candidates, key=lambda r: r["accuracy"][0])
+        for row in rows:
+            if f" {best}" in row["arm"]:
+                delta = report.compare(row["arm"], top["arm"], size=size, classifier=classifier)["accuracy"]
+                strongest.append(f"| {size} | {classifier} | {row['arm']} | {top['arm']} | {_interval(delta)} |")
+    out = ""
+    if lines:
+        out += "\n".join(["Techniques against their controls: accuracy difference (points), paired by seed, [95% interval]", "",
+                          "| real / class | classifier | arm | control | Δ [95% CI] |", "|---:|---|---|---|---:|", *lines]) + "\n"
+    if strongest:
+        out += "\n" + "\n".join(["Synthetic arms against the strongest real-only baseline (highest mean accuracy), paired by seed",
+                                  "", "| real / class | classifier | arm | strongest baseline | Δ [95% CI] |",
+                                  "|---:|---|---|---|---:|", *strongest]) + "\n"  # fmt: skip
+    return out
 
 
 def main() -> None:
@@ -126,6 +174,9 @@ def main() -> None:
     parser.add_argument("--partial-sizes", nargs="+", type=int, default=[60])
     parser.add_argument("--partial-arms", nargs="+", default=None, metavar="ARM",
                         help="the arms of the partial runs, by name (default: the core arms)")
+    parser.add_argument("--bases", nargs="+", default=None, choices=list(POLICY_NAMES),
+                        help="run against the strong baselines: the real-only grid, and the first family's samples "
+                             "appended / mixup / CutMix on each of these base policies (instead of the turn-2 arms)")
     args, steps, (k, n) = parse_study_arguments(parser, out="runs/fashion-mnist-low-data")
 
     train, test = load_fashion_mnist(split="train"), load_fashion_mnist(split="test")
@@ -142,9 +193,13 @@ def main() -> None:
         return
 
     best = args.families[0]
-    every = arms(banks, best, finetune_steps=max(1, args.classifier_steps // 6))
-    core = {"real", "real + classic", f"real + classic + {best}", f"real + classic + {best} teacher",
-            "real + classic + real copies teacher", f"real + classic + {best} then real"}  # fmt: skip
+    if args.bases:
+        every = strong_arms(banks, best, args.bases)
+        core = {arm.name for arm in every}
+    else:
+        every = arms(banks, best, finetune_steps=max(1, args.classifier_steps // 6))
+        core = {"real", "real + classic", f"real + classic + {best}", f"real + classic + {best} teacher",
+                "real + classic + real copies teacher", f"real + classic + {best} then real"}  # fmt: skip
     if args.partial_arms:
         unknown = set(args.partial_arms) - {arm.name for arm in every}
         if unknown:
@@ -164,7 +219,7 @@ def main() -> None:
                                steps=args.classifier_steps, cache_dir=args.cache).runs  # fmt: skip
     report = save_report(train, test, {"seeds": args.seeds, "steps": args.classifier_steps, "batch_size": 64,
                                        "subset_seed": None}, runs, out)  # fmt: skip
-    controls = controls_table(report, best)
+    controls = controls_table(report, best, {arm.name for arm in every if arm.source is None or arm.source is real_copies})
     if controls:
         print("\n" + controls)
         with open(out / "downstream.md", "a") as md:
