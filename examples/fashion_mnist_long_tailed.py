@@ -14,9 +14,12 @@ the accuracy of the 3 rarest classes, paired by seed:
 
 * baselines (each with classic augmentation): plain, class-balanced oversampling, deferred
   re-weighting (DRW), logit adjustment, mixup, mixup + DRW;
+* the same with an automatic policy (``--policies``, TrivialAugment by default) alone, under logit
+  adjustment and under mixup + DRW;
 * synthaug: each family's samples top every class up to the head class (``mode="balance"``), on
   classic augmentation and on mixup; appended in the real proportions under logit adjustment; and,
-  for the first family, balance with teacher labels and with two-sided filtering.
+  for the first family, balance with teacher labels and with two-sided filtering, and its samples
+  appended under the policy's logit adjustment and mixup + DRW arms.
 
 ddpm and vae train on every seed's subset; gan and ar, slower to train on two CPU cores, on the first
 three (``--all-seed-families``, ``--few-seeds``); their rows pair with the baselines on those seeds.
@@ -51,6 +54,9 @@ def main() -> None:
     parser.add_argument("--all-seed-families", nargs="+", default=["ddpm", "vae"], help="families trained for every seed")
     parser.add_argument("--few-seeds", nargs="+", type=int, default=[0, 1, 2], help="the other families' seeds")
     parser.add_argument("--steps", nargs="+", default=[], metavar="FAMILY=N", help=f"generator steps (default {FAMILY_STEPS})")
+    parser.add_argument("--policies", nargs="*", default=["TA"], choices=["TA", "RA"],
+                        help="automatic augmentation policies added to the strongest loss-side baselines, with the first "
+                             "family's samples on them")
     parser.add_argument("--full-classifiers", nargs="+", default=["cnn"], choices=CLASSIFIERS,
                         help="classifiers that run every arm; the others run the baselines and the first family's arms")
     args, steps, (k, n) = parse_study_arguments(parser, out="runs/fashion-mnist-long-tailed")
@@ -84,10 +90,12 @@ def main() -> None:
         chosen = args.families if classifier in args.full_classifiers else [first]
         for seeds in dict.fromkeys(tuple(seeds_of(family)) for family in chosen):  # families trained for the same seeds
             families = [f for f in chosen if tuple(seeds_of(f)) == seeds]
-            arms = long_tail_baselines() + long_tail_arms({f: banks[f] for f in families},
-                                                          techniques=[first] if classifier in args.full_classifiers else [])
+            arms = long_tail_baselines(policies=args.policies) + long_tail_arms(
+                {f: banks[f] for f in families}, techniques=[first] if classifier in args.full_classifiers else [],
+                policies=args.policies if first in families else ())
             if classifier not in args.full_classifiers:  # the strongest baselines and the first family on them
-                arms = [a for a in arms if a.name in PARTIAL or first in a.name]
+                partial = PARTIAL | {a.name for a in long_tail_baselines(policies=args.policies)[7:]}
+                arms = [a for a in arms if a.name in partial or first in a.name]
             for run in downstream(train, test, arms=arms, seeds=list(seeds), classifiers=(classifier,), **common).runs:
                 runs[(run["classifier"], run["arm"], run["seed"])] = run  # baselines run once, cached, whatever the call
     runs = list(runs.values())

@@ -212,14 +212,16 @@ def technique_arms(
 
 
 
-def long_tail_baselines(*, mixup_alpha: float = 0.2) -> list[Arm]:
+def long_tail_baselines(*, mixup_alpha: float = 0.2, policies: Sequence[str] = ()) -> list[Arm]:
     """The cheap loss-side baselines for long-tailed data, each with classic augmentation.
 
     Plain training, classic augmentation, class-balanced oversampling, deferred re-weighting (DRW,
-    from two thirds of training on), logit adjustment (tau = 1), mixup, and mixup + DRW.
+    from two thirds of training on), logit adjustment (tau = 1), mixup, and mixup + DRW. For each of
+    ``policies`` (``"TA"``, ``"RA"``: see :data:`POLICY_NAMES`), the policy alone and under the two
+    strongest loss-side baselines (logit adjustment, mixup + DRW), each against the same without it.
     """
     base = "real + classic"
-    return [
+    arms = [
         Arm("real"),
         Arm(base, classic=True),
         Arm("classic + oversampling", classic=True, sampler="balanced", against=base),
@@ -228,10 +230,27 @@ def long_tail_baselines(*, mixup_alpha: float = 0.2) -> list[Arm]:
         Arm("classic + mixup", classic=True, mixup_alpha=mixup_alpha, against=base),
         Arm("classic + mixup + DRW", classic=True, mixup_alpha=mixup_alpha, reweight="drw", against=base),
     ]
+    for short in policies:
+        policy = _policy_of(short)
+        arms += [
+            Arm(f"classic + {short}", classic=True, policy=policy, against=base),
+            Arm(f"classic + {short} + logit adjustment", classic=True, policy=policy, logit_adjust=1.0,
+                against="classic + logit adjustment"),
+            Arm(f"classic + {short} + mixup + DRW", classic=True, policy=policy, mixup_alpha=mixup_alpha, reweight="drw",
+                against="classic + mixup + DRW"),
+        ]  # fmt: skip
+    return arms
+
+
+def _policy_of(short: str) -> str | None:
+    if short not in POLICY_NAMES or POLICY_NAMES[short] is None:
+        raise ValueError(f"unknown policy {short!r}; choose from {[k for k, v in POLICY_NAMES.items() if v]}")
+    return POLICY_NAMES[short]
 
 
 def long_tail_arms(
-    sources: Mapping[str, ArmSource], *, mixup_alpha: float = 0.2, techniques: Sequence[str] = (), ratio: float = 1.0
+    sources: Mapping[str, ArmSource], *, mixup_alpha: float = 0.2, techniques: Sequence[str] = (), ratio: float = 1.0,
+    policies: Sequence[str] = (),
 ) -> list[Arm]:
     """synthaug on long-tailed data, each arm on top of the baseline it is compared with.
 
@@ -239,10 +258,19 @@ def long_tail_arms(
     augmentation and on mixup, and appended in the real proportions (``ratio``) under logit adjustment
     and under mixup + DRW (balancing would make either a no-op: both correct for the training prior,
     which balancing makes uniform). For the sources in ``techniques``: balance with soft teacher
-    labels, and with two-sided filtering.
+    labels, and with two-sided filtering. For each of ``policies``, the samples appended under the
+    policy's logit adjustment and mixup + DRW arms of :func:`long_tail_baselines`.
     """
     arms = []
     for name, source in sources.items():
+        for short in policies:
+            policy = _policy_of(short)
+            arms += [
+                Arm(f"classic + {short} + logit adjustment + {name} {ratio:g}", source, ratio=ratio, classic=True, policy=policy,
+                    logit_adjust=1.0, against=f"classic + {short} + logit adjustment"),
+                Arm(f"classic + {short} + mixup + DRW + {name} {ratio:g}", source, ratio=ratio, classic=True, policy=policy,
+                    mixup_alpha=mixup_alpha, reweight="drw", against=f"classic + {short} + mixup + DRW"),
+            ]  # fmt: skip
         arms += [
             Arm(f"classic + {name} balance", source, mode="balance", classic=True, against="real + classic"),
             Arm(f"classic + mixup + {name} balance", source, mode="balance", classic=True, mixup_alpha=mixup_alpha,

@@ -105,3 +105,18 @@ def test_train_classifier_with_cutmix_and_a_policy(train_test):
     assert torch.equal(state, torch.random.get_rng_state()) and not model.training
     with pytest.raises(ValueError, match="not both"):
         train_classifier(train, image_shape=train.image_shape, num_classes=10, steps=1, cutmix_alpha=1.0, mixup_alpha=1.0)
+
+
+def test_long_tailed_arms_with_a_policy(digits_bank):
+    from synthaug.evaluation import long_tail_arms, long_tail_baselines
+
+    baselines = long_tail_baselines(policies=["TA"])
+    names = {a.name: a for a in baselines}
+    assert names["classic + TA + mixup + DRW"].policy == "trivial"
+    assert names["classic + TA + mixup + DRW"].against == "classic + mixup + DRW"
+    arms = long_tail_arms({"bank": digits_bank}, policies=["TA"])
+    on_la = next(a for a in arms if a.name == "classic + TA + logit adjustment + bank 1")
+    assert on_la.policy == "trivial" and on_la.logit_adjust == 1.0 and on_la.against == "classic + TA + logit adjustment"
+    assert {a.against for a in arms} <= {a.name for a in baselines} | {a.name for a in arms}
+    with pytest.raises(ValueError, match="unknown policy 'classic'"):
+        long_tail_baselines(policies=["classic"])
