@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, RandomSampler
 
+from synthaug.checks import check_float, check_int
 from synthaug.console import progress_callback, quiet_lightning
 from synthaug.data.labeled import LabeledImages
 from synthaug.generators.base import ConditionalGenerator
@@ -271,6 +272,11 @@ def compress(
     saved (with intermediate models) under ``out``."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    check_float("ratio", ratio, above=0, below=1)
+    check_int("prune_steps", prune_steps)
+    check_int("student_steps", student_steps, maximum=4)
+    check_int("distill_steps", distill_steps)
+    check_int("seed", seed, minimum=0)
     teacher = _ddpm(generator, "compression")
     out = Path(out)
     if "prune" in method:

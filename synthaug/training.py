@@ -31,6 +31,7 @@ from lightning.pytorch.callbacks import Callback, Checkpoint, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from torch.utils.data import DataLoader
 
+from synthaug.checks import check_float, check_int
 from synthaug.console import progress_callback, quiet_lightning
 from synthaug.data.fingerprint import DataFingerprint
 from synthaug.data.labeled import LabeledImages, to_signed_unit
@@ -302,8 +303,8 @@ def fit(
     if "generator" in options:
         warnings.warn("fit(generator=...) is deprecated; the family is fit(data, family=...)", FutureWarning, stacklevel=2)
         family = options.pop("generator")
-    if (max_steps is not None and max_steps < 1) or (max_epochs is not None and max_epochs < 1):
-        raise ValueError(f"max_steps and max_epochs must be >= 1, got {max_steps} and {max_epochs}")
+    _check_numbers(max_steps, max_epochs, batch_size, lr, seed, num_workers, checkpoint_every_n_steps,
+                   checkpoint_every_n_epochs, keep_checkpoints, grid_every_n_epochs)  # fmt: skip
     if initial is not None:
         if options:
             raise ValueError(f"fit(initial=...) trains the given generator as it is; drop the options {sorted(options)}")
@@ -405,6 +406,23 @@ def _training_data(fingerprint: DataFingerprint, initial: ConditionalGenerator |
                     "held-out sets cannot be checked against it")  # fmt: skip
         return None
     return initial.training_data.union(fingerprint)
+
+
+def _check_numbers(
+    max_steps: Any, max_epochs: Any, batch_size: Any, lr: Any, seed: Any, num_workers: Any, every_n_steps: Any,
+    every_n_epochs: Any, keep_checkpoints: Any, grid_every_n_epochs: Any,
+) -> None:
+    """fit's numeric arguments, each refused in one line naming it (``None`` only where it means "unset")."""
+    check_int("max_steps", max_steps, optional=True)
+    check_int("max_epochs", max_epochs, optional=True)
+    check_int("batch_size", batch_size)
+    check_float("lr", lr, above=0, optional=True)
+    check_int("seed", seed, minimum=0)
+    check_int("num_workers", num_workers, minimum=0)
+    check_int("checkpoint_every_n_steps", every_n_steps, optional=True)
+    check_int("checkpoint_every_n_epochs", every_n_epochs, optional=True)
+    check_int("keep_checkpoints", keep_checkpoints, minimum=-1)
+    check_int("grid_every_n_epochs", grid_every_n_epochs, optional=True)
 
 
 def _check_fits(generator: ConditionalGenerator, data: LabeledImages) -> None:

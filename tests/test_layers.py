@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: lowest first; a module may import its own layer and the ones before it
 LAYERS = [
-    ("foundation", ["synthaug._version", "synthaug.seeding", "synthaug.console"]),
+    ("foundation", ["synthaug._version", "synthaug.seeding", "synthaug.console", "synthaug.checks"]),
     ("data", ["synthaug.data", "synthaug.visualize", "synthaug.inference", "synthaug.mixup", "synthaug.policies"]),
     ("generators", ["synthaug.generators"]),
     ("io", ["synthaug.io", "synthaug.training", "synthaug.compress"]),

@@ -78,15 +78,15 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     s.add_argument("generator", help="directory written by fit (OUT/generator)")
     s.add_argument("--per-class", type=positive_int, default=8, help="samples per class")
     s.add_argument("--classes", type=non_negative_int, nargs="+", help="class indices to sample (default: all)")
-    s.add_argument("--png", help="write a grid image here (a .png path; its folder must exist or have an existing parent)")
-    s.add_argument("--npz", help="write the samples here (a .npz path, used as given)")
-    s.add_argument("--bank", metavar="DIR", help="write a SyntheticBank (sharded, memory-mapped) here")
+    s.add_argument("--png", help="write a grid image here (a .png path; default: none)")
+    s.add_argument("--npz", help="write the samples here (a .npz path, used as given; default: none)")
+    s.add_argument("--bank", metavar="DIR", help="write a SyntheticBank (sharded, memory-mapped) here (default: none)")
     s.add_argument("--seed", type=non_negative_int, default=0, help="seed of the samples")
     s.add_argument("--set-sample", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
                    help="sampling options of the family, e.g. --set-sample steps=20 guidance=1.5 (ddpm) or "
                         "temperature=0.8 (vae); recorded in a bank's manifest (default: the family's sample_defaults)")  # fmt: skip
     add_device_arguments(s)
-    s.add_argument("--device", help="deprecated: use --accelerator and --devices")
+    s.add_argument("--device", help="deprecated: use --accelerator and --devices (default: unset)")
     s.set_defaults(func=run_sample)
 
     c = sub.add_parser("compress", help="prune and/or step-distill a saved ddpm so that it samples faster",

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from synthaug.bank import SyntheticBank
+from synthaug.checks import check_int
 from synthaug.classifier import accuracy, train_classifier
 from synthaug.data.fingerprint import check_held_out
 from synthaug.data.labeled import LabeledImages
@@ -179,6 +180,10 @@ def evaluate(
             When a bank records it and ``generator_train`` is not given, the memorization check and CAS's real
             baseline use the images of ``real_train`` that the generator was trained on.
     """
+    check_int("cas_steps", cas_steps, optional=True)  # None skips CAS; 0 is not a way to say so
+    check_int("feature_steps", feature_steps)
+    check_int("kid_subsets", kid_subsets)
+    check_int("seed", seed, minimum=0)
     generator_train, leaks = _provenance(real_test, synthetic, real_train, generator_train, allow_overlap)
     synthetic = _as_images(synthetic)
     if tuple(synthetic.class_names) != tuple(real_test.class_names):
