@@ -22,6 +22,8 @@ def test_integration_example(name, tmp_path):
     )  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]
     assert "test accuracy" in run.stdout
+    banners = ("GPU available", "TPU available", "💡", "LeafSpec", "Warning", "warn")
+    assert not any(banner in run.stderr for banner in banners), run.stderr[-3000:]  # Lightning kept quiet
     assert (tmp_path / "vae-20" / "bank" / "manifest.json").is_file()
 
 
