@@ -240,6 +240,9 @@ def test_an_interrupted_race_resumes_where_it_stopped(small, tmp_path, monkeypat
     with pytest.raises(ValueError, match="was planned for other data, candidates or settings"):
         recommend(small, budget_minutes=5, out=tmp_path / "cut", **{**settings, "classifier_steps": 12})
     assert math.isfinite(resumed.seconds)
+    shared = recommend(small, budget_minutes=5, out=tmp_path / "shared", storage=str(tmp_path / "shared.journal"), **settings)
+    assert (tmp_path / "shared.journal").is_file() and not (tmp_path / "shared" / "study.journal").exists()
+    assert [(r["name"], r["accuracies"]) for r in shared.rows] == [(r["name"], r["accuracies"]) for r in whole.rows]
 
 
 def test_the_command_runs_a_race_and_writes_the_recipe(tmp_path, capsys, monkeypatch):

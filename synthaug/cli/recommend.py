@@ -44,7 +44,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--classifier", default="cnn", choices=("cnn", "resnet"), help="the yardstick network")
     p.add_argument("--families", nargs="+", default=["ddpm"], metavar="FAMILY", help="generator families to race")
     p.add_argument("--splits", type=positive_int, default=3, help="validation folds")
-    p.add_argument("--repeats", type=positive_int, default=1, help="seeds per fold at the last rung")
+    p.add_argument("--repeats", type=positive_int, help="seeds per fold (default: 1, or 3 with --validation)")
     p.add_argument("--rule", default="interval", choices=("interval", "mean"),
                    help="a synthetic recipe wins when its gain's whole 95%% interval is above 0, or its mean")
     p.add_argument("--classifier-steps", type=positive_int, help="the last rung's classifier steps (default: from the budget)")

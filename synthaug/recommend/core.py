@@ -32,8 +32,10 @@ from synthaug.training import fit
 
 logger = logging.getLogger(__name__)
 
-#: steps of the calibration runs that measure this machine's speed
+#: steps of the calibration runs that measure this machine's speed (the first absorbs one-time costs)
 CALIBRATION_STEPS = (2, 6, 14)
+#: a generator's calibration fits continue one another up to these steps, so their 28 steps count towards training
+GENERATOR_CALIBRATION_STEPS = (2, 10, 30)
 
 
 @dataclass
@@ -132,7 +134,7 @@ def _calibrate(
     """Seconds per classifier step (and per run) on the costliest baseline, per generator step, per sampled image."""
     heavy = max((a for a in arms if _source_kind(a) != "bank"), key=lambda a: (a.policy is not None) + (a.mix_alpha is not None))
     source = real_copies(context.subset) if heavy.source is not None else None
-    warm, first, second = CALIBRATION_STEPS  # the first run pays one-time costs (imports, first calls), and is not used
+    _, first, second = CALIBRATION_STEPS  # the first run pays one-time costs (imports, first calls), and is not used
     times = []
     for steps in CALIBRATION_STEPS:
         started = time.perf_counter()
@@ -141,13 +143,15 @@ def _calibrate(
     step = max((times[2] - times[1]) / (second - first), times[2] / second / 10)
     rates = Rates(classifier_overhead=max(0.0, times[1] - first * step), classifier_step=step)
     if need_generators:
+        g_warm, g_first, g_second = GENERATOR_CALIBRATION_STEPS
         for bank in banks.values():  # the slowest family sets the rate (the plan gives all the same steps)
             timed = []
-            for steps in CALIBRATION_STEPS:  # each continues the last: these steps count towards the training
+            for steps in GENERATOR_CALIBRATION_STEPS:
                 started = time.perf_counter()
                 bank.train(context.subset, steps)
                 timed.append(time.perf_counter() - started)
-            g_step = max((timed[2] - timed[1]) / ((second - first) - (first - warm)), timed[2] / (second - first) / 10)
+            longer, shorter = g_second - g_first, g_first - g_warm  # steps trained by the third and the second fit
+            g_step = max((timed[2] - timed[1]) / (longer - shorter), timed[2] / longer / 10)
             generator = load(bank.run_dir(context.subset) / "generator")
             labels = generator.check_labels(list(range(generator.num_classes))).cpu()
             started = time.perf_counter()
@@ -155,7 +159,7 @@ def _calibrate(
             sample = (time.perf_counter() - started) / len(labels)
             if g_step > rates.generator_step:
                 rates.generator_step = g_step
-                rates.generator_overhead = max(0.0, timed[1] - (first - warm) * g_step)
+                rates.generator_overhead = max(0.0, timed[1] - shorter * g_step)
             rates.sample = max(rates.sample, sample)
     return rates
 
@@ -168,7 +172,7 @@ def recommend(
     families: Sequence[str] = ("ddpm",),
     validation: LabeledImages | None = None,
     splits: int = 3,
-    repeats: int = 1,
+    repeats: int | None = None,
     seed: int = 0,
     out: str | os.PathLike = "synthaug-recommend",
     storage: Any = None,
@@ -193,7 +197,7 @@ def recommend(
     user's own), trains each family's generator on a fold's training part only, and races every candidate
     with successive halving: short classifier runs on one fold for all, ``eta`` times longer runs on more
     folds for the best ``1/eta`` and the best baseline, until two are left, trained for the full steps on
-    every fold (``repeats`` seeds each). Gains over the best baseline are paired by fold and seed.
+    every fold (``repeats`` seeds each; default 1, or 3 with ``validation=``). Gains over the best baseline are paired by fold and seed.
     Step counts come from ``budget_minutes`` (measured on this machine), or are given.
 
     Args:
@@ -230,6 +234,8 @@ def recommend(
     unknown = [f for f in families if f not in GENERATORS]
     if unknown:
         raise ValueError(f"unknown generator family {unknown[0]!r}; choose from {sorted(GENERATORS)}")
+    if repeats is None:  # a paired interval needs several runs: folds give them, a single validation set needs seeds
+        repeats = 3 if validation is not None else 1
     if eta < 2 or repeats < 1:
         raise ValueError(f"eta must be >= 2 and repeats >= 1, got {eta} and {repeats}")
     out = Path(out)

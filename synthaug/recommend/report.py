@@ -123,8 +123,9 @@ def verdict(rows: Sequence[Mapping[str, Any]], baseline: str, rule: Rule = "inte
         low = best["low"] if best["low"] is not None and not math.isnan(best["low"]) else -math.inf
         if (low if rule == "interval" else best["gain"]) > 0:
             return best["name"], True, f"use recipe {best['name']!r} (expected {_gain(best)} points over {baseline!r})"
+        why = "an interval that includes 0" if low > -math.inf else "from one validation run, so no interval (use more splits or repeats)"
         return baseline, False, (f"synthetic data does not clearly help here: use baseline {baseline!r} ({at}); the best "
-                                 f"synthetic recipe, {best['name']!r}, gained {_gain(best)} points, an interval that includes 0")  # fmt: skip
+                                 f"synthetic recipe, {best['name']!r}, gained {_gain(best)} points, {why}")  # fmt: skip
     return baseline, False, f"synthetic data does not help here: use baseline {baseline!r} ({at})"
 
 
