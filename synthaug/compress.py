@@ -176,7 +176,8 @@ class _Distillation(L.LightningModule):
         self.log("train/loss", loss.detach(), prog_bar=True)
         return loss / len(self.grid)
 
-    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+    def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
+        super().optimizer_step(*args, **kwargs)  # before any checkpoint of this step (see training.py)
         self.student.on_train_step_end(self.global_step)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:

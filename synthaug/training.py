@@ -177,10 +177,14 @@ class GeneratorModule(L.LightningModule):
             losses = self.generator.loss(images, labels, generator=self._noise)
         else:  # e.g. a GAN's discriminator and generator steps
             losses = self.generator.manual_step(images, labels, self.optimizers(), self.manual_backward, generator=self._noise)
+            self.generator.on_train_step_end(self.global_step)
         self.log_dict({f"train/{k}": v.detach() for k, v in losses.items()}, prog_bar=True, on_step=True)
         return losses.get("loss") if self.automatic_optimization else None
 
-    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+    def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
+        # EMA weights move right after the optimiser step, not in on_train_batch_end: Lightning runs the
+        # checkpoint callback's on_train_batch_end first, so a checkpoint would hold them one update behind.
+        super().optimizer_step(*args, **kwargs)
         self.generator.on_train_step_end(self.global_step)
 
     def configure_optimizers(self) -> torch.optim.Optimizer | list[torch.optim.Optimizer]:

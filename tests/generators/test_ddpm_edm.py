@@ -167,15 +167,10 @@ def test_edm_with_augmentation_resumes_exactly_and_round_trips(edm_runs):
     assert torch.equal(a, b)
 
 
-@pytest.mark.xfail(strict=True, reason="training.py: Lightning saves a checkpoint in on_train_batch_end before the "
-                   "module's EMA update of that step, so a resumed ddpm (vp too) misses one EMA update")  # fmt: skip
 def test_the_ema_resumes_exactly(edm_runs):
+    """The EMA weights move right after the optimiser step, so a mid-run checkpoint holds them up to date."""
     whole, resumed, _ = edm_runs
     assert _same(whole.ema, resumed.ema)
-    loaded = synthaug.load(tmp_path / "a" / "generator")
-    assert loaded.config.parameterization == "edm" and loaded.config.augment_p == 0.3 and _same(whole, loaded)
-    a, b = (g.sample([0, 5, 9], sampler="heun", generator=torch.Generator().manual_seed(0)) for g in (whole, loaded))
-    assert torch.equal(a, b)
 
 
 def test_a_checkpoint_of_one_parameterization_is_not_resumed_as_another(small, tmp_path):
