@@ -206,6 +206,21 @@ def test_every_bad_input_gets_one_line_naming_its_cause(run, tmp_path, monkeypat
     assert not (tmp_path / "missing").exists(), "sample --png created folders it was not asked for"
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [["fit", "--data", "digits", "--out", "r1", "--resume", "nowhere.ckpt"], ["fit", "--data", "digits", "--per-class", "0"],
+     ["fit", "--data", "imagenet"], ["sample", "nowhere", "--png", "g.png"], ["sample", "g", "--npz", "t.png"],
+     ["evaluate", "--data", "digits", "--bank", "nowhere"], ["benchmark", "--data", "digits", "--source", "vae"],
+     ["compress", "g", "--ratio", "1"]],
+)  # fmt: skip
+def test_the_troubleshooting_page_quotes_the_messages(argv, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    page = (Path(__file__).parents[1] / "docs" / "troubleshooting.md").read_text()
+    code, _, err = _run(argv, capsys)
+    message = err.strip().split(": error: ", 1)[1]
+    assert code == 2 and f"`{message}`" in page, message
+
+
 def test_load_of_a_checkpoint_says_what_it_is(run):
     with pytest.raises(ValueError, match="is a Lightning training checkpoint, not a saved generator"):
         synthaug.load(run / "checkpoints" / "last.ckpt")

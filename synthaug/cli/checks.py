@@ -40,6 +40,18 @@ def output_path(path: str | os.PathLike, flag: str, *, suffix: str | None = None
     return path
 
 
+def generator_dir(path: str | os.PathLike, flag: str = "GENERATOR") -> Path:
+    """A saved generator's directory; a training checkpoint or one file of a save is refused with the right path."""
+    path = Path(path)
+    if path.is_file() and path.suffix == ".ckpt":
+        raise ValueError(f"{path} is a Lightning training checkpoint, not a saved generator: give {flag} the directory "
+                         f"fit saved ({path.parent.parent / 'generator'}), or continue training with "
+                         f"synthaug fit ... --resume {path}")  # fmt: skip
+    if path.is_file() and path.name in ("config.json", "model.safetensors"):
+        raise ValueError(f"{path} is one file of a saved generator: give {flag} its directory, {path.parent}")
+    return path
+
+
 def check_run_dir(out: str | os.PathLike, *, resume: str | None, overwrite: bool) -> Path:
     """``fit --out``: refuse a directory that holds a run unless resuming it or asked to overwrite it."""
     out = output_path(out, "--out")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from synthaug.cli.checks import check_accelerator, check_run_dir, output_path, sample_device
+from synthaug.cli.checks import check_accelerator, check_run_dir, generator_dir, output_path, sample_device
 from synthaug.cli.common import BUILTIN_DATA, SPLIT_HELP, SPLITS, family_options_help, load_data, parse_options
 from synthaug.cli.parsing import (
     LazyChoices,
@@ -144,7 +144,7 @@ def run_sample(args: argparse.Namespace) -> int:
     npz = output_path(args.npz, "--npz", suffix=".npz") if args.npz else None
     bank_dir = output_path(args.bank, "--bank") if args.bank else None
     device, accelerator, devices = sample_device(args.accelerator, args.devices, args.device)
-    generator = load(args.generator, map_location=device)
+    generator = load(generator_dir(args.generator), map_location=device)
     options = generator.check_sample_options(parse_options(args.set_sample, "--set-sample"))
     classes = list(range(generator.num_classes)) if args.classes is None else args.classes
     labels = generator.check_labels(classes).cpu().repeat_interleave(args.per_class)
@@ -175,7 +175,7 @@ def run_compress(args: argparse.Namespace) -> int:
     elif args.method != "distill":
         raise ValueError(f"--method {args.method} fine-tunes on the generator's training images: give --data "
                          "(and --per-class as in fit), or use --method distill")  # fmt: skip
-    original = load(args.generator)
+    original = load(generator_dir(args.generator))
     result = compress(original, data, method=args.method, ratio=args.ratio, prune_steps=args.prune_steps,
                       student_steps=args.student_steps, distill_steps=args.distill_steps, out=out, seed=args.seed,
                       progress_bar=args.progress)  # fmt: skip
