@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+
 from synthaug.cli.checks import check_accelerator, check_run_dir, generator_dir, output_path, sample_device
 from synthaug.cli.common import BUILTIN_DATA, SPLIT_HELP, SPLITS, family_options_help, load_data, parse_options
 from synthaug.cli.parsing import (

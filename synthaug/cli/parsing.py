@@ -72,7 +72,10 @@ class DefaultsFormatter(argparse.HelpFormatter):
             return text
         if not action.option_strings or action.nargs == 0 or action.required:
             return text
-        default = " ".join(map(str, action.default)) if isinstance(action.default, list) else "%(default)s"
+        if isinstance(action.default, list):
+            default = " ".join(map(str, action.default)) or "none"
+        else:
+            default = "%(default)s"
         return f"{text} (default: {default})" if text else f"(default: {default})"
 
 
