@@ -50,8 +50,8 @@ def test_distilled_student_samples_in_few_steps_and_learns(teacher, tmp_path):
 
 @pytest.mark.parametrize(
     ("call", "match"),
-    [(lambda t, d: compress(t, d, method="prune", ratio=1.0), r"must lie in \(0, 1\)"),
-     (lambda t, d: compress(t, d, method="prune", ratio=0.0), r"must lie in \(0, 1\)"),
+    [(lambda t, d: compress(t, d, method="prune", ratio=1.0), r"ratio must be a finite number > 0 and < 1, got 1.0"),
+     (lambda t, d: compress(t, d, method="prune", ratio=0.0), r"ratio must be a finite number > 0 and < 1, got 0.0"),
      (lambda t, d: compress(t, d, method="shrink"), "method must be one of"),
      (lambda t, d: distill(create("vae", num_classes=10, image_shape=(1, 8, 8))), "family 'vae'"),
      (lambda t, d: distill(t, student_steps=8), r"student_steps must lie in \[1, 4\]"),
