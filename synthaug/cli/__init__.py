@@ -75,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logger.setLevel(logging.INFO if args.command == "benchmark" else logging.WARNING)  # a benchmark's per-run lines
     try:
         with warnings.catch_warnings():
-            # A deprecated flag's FutureWarning is for the person at the terminal: show it once, in one line.
+            # A deprecated flag's FutureWarning is for the person at the terminal: show it, in one line (any warning is one line).
             warnings.simplefilter("always", FutureWarning)
             warnings.showwarning = _one_line_warning
             return args.func(args)
