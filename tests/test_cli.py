@@ -113,7 +113,7 @@ def test_version_and_family_options_in_help(capsys):
     with pytest.raises(SystemExit):
         main(["fit", "--help"])
     text = capsys.readouterr().out
-    assert "vae: latent_dim=32" in text and "ddpm: base_channels=32" in text and "gan: latent_dim=64" in text
+    assert "vae: latent_dim=32" in text and "ddpm: base_channels=null" in text and 'size="base"' in text and "gan: latent_dim=64" in text
 
 
 @pytest.mark.parametrize(
