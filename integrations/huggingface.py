@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from synthaug.bank import SyntheticBank
+from synthaug.data.conventions import IS_SYNTHETIC
 from synthaug.generators.base import ConditionalGenerator
 from synthaug.recipe import as_recipe, not_buildable
 from synthaug.seeding import torch_generator
@@ -112,6 +113,6 @@ class SyntheticRows:
             reference = batch[self.image_column][0]
             fmt = ImageFormat.of(np.asarray(reference) if isinstance(reference, list) else reference, where="row 0")
             out[self.image_column] = list(batch[self.image_column]) + [fmt.convert(image) for image in images]
-        flags = batch.get("is_synthetic", [False] * n)
-        out["is_synthetic"] = list(flags) + [True] * len(classes)
+        flags = batch.get(IS_SYNTHETIC, [False] * n)
+        out[IS_SYNTHETIC] = list(flags) + [True] * len(classes)
         return out

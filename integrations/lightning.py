@@ -20,6 +20,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
 
+from synthaug.data.conventions import DEPRECATED_SYNTHETIC_KEY, IS_SYNTHETIC, SyntheticFlagDict
 from synthaug.generators.base import ConditionalGenerator
 from synthaug.recipe import as_recipe, not_buildable
 from synthaug.seeding import torch_generator
@@ -36,7 +37,7 @@ def _freeze(mix: SyntheticMix, device: torch.device) -> None:
 
 def _mix(mix: SyntheticMix, batch: Any, image_key: Any, label_key: Any, trainer: L.Trainer) -> dict[Any, Any]:
     """The entries of ``batch`` that mixing changes or adds, for this step and rank (same keys as the batch,
-    plus ``"target"``, ``"weight"`` and ``"synthetic"`` for dict batches)."""
+    plus ``"target"``, ``"weight"`` and ``"is_synthetic"`` for dict batches)."""
     image_key = image_key if image_key is not None else (IMAGE_KEY if isinstance(batch, dict) else 0)
     label_key = label_key if label_key is not None else (LABEL_KEY if isinstance(batch, dict) else 1)
     try:
@@ -110,7 +111,11 @@ class SyntheticMixCallback(Callback):
                 "collate_fn return a list or dict, or use synthaug.integrations.lightning.SyntheticMixMixin "
                 "(it mixes in on_after_batch_transfer and accepts tuples)"
             )
-        for key, value in _mix(self.mix, batch, self.image_key, self.label_key, trainer).items():
+        changed = _mix(self.mix, batch, self.image_key, self.label_key, trainer)
+        if IS_SYNTHETIC in changed and not isinstance(batch, SyntheticFlagDict):
+            # The user's own dict cannot warn when read: it carries the deprecated key as a plain entry until 0.3.
+            changed[DEPRECATED_SYNTHETIC_KEY] = changed[IS_SYNTHETIC]
+        for key, value in changed.items():
             batch[key] = value  # a list batch holds images and labels at their positions; a dict gains keys
         self.batches_mixed += 1
         self.synthetic_items += int(self.mix.last_synthetic_mask.sum())
@@ -160,7 +165,7 @@ class SyntheticMixMixin:
         _freeze(mix, self.device)  # type: ignore[attr-defined]
         changed = _mix(mix, batch, *self._synthetic_keys, trainer)
         if isinstance(batch, dict):
-            return {**batch, **changed}
+            return SyntheticFlagDict({**batch, **changed})  # "synthetic" reads "is_synthetic", with a FutureWarning
         items = list(batch)
         for key, value in changed.items():
             items[key] = value

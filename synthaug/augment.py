@@ -11,10 +11,11 @@ looks exactly like a real one. Two opt-ins change that, the same way in :class:`
   probability vector (softmax at ``temperature``), and every item's label becomes a ``float32``
   ``(num_classes,)`` tensor (one-hot for real items), as torchvision's ``MixUp`` produces.
   ``F.cross_entropy(logits, targets)`` takes such targets as they are.
-* ``item="dict"``: each item is a dict ``{"image", "label", "target", "weight", "synthetic"}``:
+* ``item="dict"``: each item is a dict ``{"image", "label", "target", "weight", "is_synthetic"}``:
   ``label`` the class the item stands for (an ``int``), ``target`` the ``float32``
   ``(num_classes,)`` training target (one-hot, or the teacher's), ``weight`` its ``float32`` loss
-  weight (1 for real items, ``synthetic_weight`` for synthetic ones) and ``synthetic`` a ``bool``.
+  weight (1 for real items, ``synthetic_weight`` for synthetic ones) and ``is_synthetic`` a ``bool``
+  (the HuggingFace column's name too; ``item["synthetic"]`` still reads it, with a FutureWarning, until 0.3).
   The default collate turns a batch into the same keys with a leading batch dimension;
   :func:`synthaug.classifier.losses.cross_entropy` (or ``(weight * F.cross_entropy(logits, target,
   reduction="none")).mean()``) is the loss that reads it.
@@ -34,6 +35,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset, get_worker_info
 
+from synthaug.data.conventions import SyntheticFlagDict
 from synthaug.data.labeled import LabeledImages, label_to_int
 from synthaug.data.samplers import EpochTaggedSampler
 from synthaug.generators.base import sample_uint8
@@ -315,6 +317,34 @@ class SyntheticAugment(Dataset):
     def __len__(self) -> int:
         return self._length
 
+    # --- what torchvision users and train_classifier read -----------------------------------
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return tuple(self.source.class_names)
+
+    @property
+    def classes(self) -> list[str]:
+        """The class names as torchvision datasets name them (``dataset.classes``); read-only."""
+        return list(self.class_names)
+
+    @property
+    def num_classes(self) -> int:
+        return self.source.num_classes
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        c, h, w = self.source.image_shape
+        return (c, h, w)
+
+    @property
+    def targets(self) -> torch.Tensor:
+        """The class each item of the current epoch (:meth:`set_epoch`) stands for, ``int64`` ``(len(self),)``;
+        read-only (torchvision's name; synthetic items change from epoch to epoch)."""
+        plan = self._plan(self.epoch)
+        real = self.real_labels[plan.real_index.clip(0, len(self.real_labels) - 1)]  # synthetic slots: overwritten below
+        return torch.from_numpy(np.where(plan.classes >= 0, plan.classes, real))
+
     def set_epoch(self, epoch: int) -> None:
         """The epoch for plain integer indices (the :meth:`sampler`'s indices carry their own)."""
         self.epoch = epoch
@@ -464,7 +494,7 @@ class SyntheticAugment(Dataset):
             return [(image, t) for (image, _), t in zip(items, targets)]
         weights = np.where(labels >= 0, self.synthetic_weight, 1.0).astype(np.float32)
         return [
-            {"image": image, "label": int(y), "target": t, "weight": torch.tensor(w), "synthetic": bool(c >= 0)}
+            SyntheticFlagDict(image=image, label=int(y), target=t, weight=torch.tensor(w), is_synthetic=bool(c >= 0))
             for (image, _), y, t, w, c in zip(items, true_labels, targets, weights, labels)
         ]
 

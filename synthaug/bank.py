@@ -132,6 +132,9 @@ def _shard_is_complete(root: Path, index: int, count: int, image_shape: Sequence
 class SyntheticBank:
     """A memory-mapped pool of synthetic samples; items are ``(uint8 (C, H, W) tensor, int label)``.
 
+    Images are ``uint8`` in ``[0, 255]``, as in ``LabeledImages`` (docs/design.md, "Conventions");
+    ``classes`` and ``targets`` are torchvision's names for ``class_names`` and ``labels``.
+
     Create one with :meth:`generate`, read one with :meth:`open`.
 
     Example:
@@ -161,6 +164,16 @@ class SyntheticBank:
     @property
     def num_classes(self) -> int:
         return len(self.manifest["class_names"])
+
+    @property
+    def classes(self) -> list[str]:
+        """The class names as torchvision datasets name them (``dataset.classes``); read-only, same as ``class_names``."""
+        return list(self.class_names)
+
+    @property
+    def targets(self) -> torch.Tensor:
+        """Every sample's label as torchvision datasets name them (``dataset.targets``); read-only, same as ``labels``."""
+        return self.labels
 
     @property
     def image_shape(self) -> tuple[int, int, int]:

@@ -27,6 +27,7 @@ from typing import Any, Literal
 import torch
 
 from synthaug.augment import Teacher, _one_hot, teacher_targets
+from synthaug.data.conventions import IS_SYNTHETIC, SyntheticFlagDict
 from synthaug.data.labeled import label_to_int
 from synthaug.mixup import beta_weights, cutmix, cutmix_boxes, mixup
 from synthaug.recipe import as_recipe, not_buildable
@@ -155,7 +156,8 @@ class SyntheticMix(_SyntheticTransform):
 
     Labels follow :class:`~synthaug.augment.SyntheticAugment`'s rules: with a soft ``teacher`` or in
     ``"mixup"`` mode they become ``float32`` ``(B', num_classes)`` targets; a dict batch gets the
-    ``"target"``, ``"weight"`` (``synthetic_weight`` for synthetic items) and ``"synthetic"`` entries.
+    ``"target"``, ``"weight"`` (``synthetic_weight`` for synthetic items) and ``"is_synthetic"`` entries
+    (``"synthetic"`` still reads the last, with a FutureWarning, until 0.3).
     A ``synthetic_weight`` other than 1 needs a dict batch.
 
     Example:
@@ -287,8 +289,8 @@ class SyntheticMix(_SyntheticTransform):
             dense = targets if targets.is_floating_point() else _one_hot(targets.cpu(), k_classes).to(targets.device)
             label_out = targets if not targets.is_floating_point() else torch.cat([labels, dense[len(labels):].argmax(1).to(labels.dtype)])
             weight = torch.where(mask, self.synthetic_weight, 1.0).to(images.device)
-            return {**batch, IMAGE_KEY: out_images, LABEL_KEY: label_out, "target": dense, "weight": weight,
-                    "synthetic": mask.to(images.device)}  # fmt: skip
+            return SyntheticFlagDict({**batch, IMAGE_KEY: out_images, LABEL_KEY: label_out, "target": dense, "weight": weight,
+                                      IS_SYNTHETIC: mask.to(images.device)})  # fmt: skip
         out = (out_images, targets)
         return type(batch)(out) if len(inputs) == 1 else out
 

@@ -225,9 +225,11 @@ def test_teacher_hard_labels_replace_the_sampled_class(real, digits_bank):
 def test_dict_items_carry_target_weight_and_flag(real, digits_bank):
     aug = SyntheticAugment(real, digits_bank, ratio=0.5, item="dict", synthetic_weight=0.25)
     batch = next(iter(DataLoader(aug, batch_size=450, sampler=aug.sampler(seed=0, shuffle=False))))
-    assert set(batch) == {"image", "label", "target", "weight", "synthetic"}
-    assert torch.equal(batch["synthetic"], aug.synthetic_mask())
-    assert torch.equal(batch["weight"], torch.where(batch["synthetic"], 0.25, 1.0))
+    assert set(batch) == {"image", "label", "target", "weight", "is_synthetic"}
+    assert torch.equal(batch["is_synthetic"], aug.synthetic_mask())
+    assert torch.equal(batch["weight"], torch.where(batch["is_synthetic"], 0.25, 1.0))
+    with pytest.warns(FutureWarning, match="'synthetic' key is deprecated"):
+        assert torch.equal(batch["synthetic"], batch["is_synthetic"])  # the old key, until 0.3
     assert torch.equal(batch["target"].argmax(1), batch["label"]) and torch.equal(batch["target"].sum(1), torch.ones(450))
     assert torch.equal(batch["image"][:300], real.images)
 

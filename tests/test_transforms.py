@@ -131,7 +131,9 @@ def test_mix_dict_batches_get_targets_weights_and_flags(digits, digits_bank):
     batch = {"image": digits.images[:8].as_subclass(_Image), "label": digits.labels[:8], "id": torch.arange(8)}
     out = SyntheticMix(digits_bank, ratio=0.5, mode="append", synthetic_weight=0.3)(batch)
     assert type(out["image"]) is _Image and out["image"].shape == (12, 1, 8, 8) and torch.equal(out["id"], torch.arange(8))
-    assert out["synthetic"].tolist() == [False] * 8 + [True] * 4
+    assert out["is_synthetic"].tolist() == [False] * 8 + [True] * 4 and "synthetic" not in out
+    with pytest.warns(FutureWarning, match="read 'is_synthetic'"):
+        assert out.get("synthetic") is out["is_synthetic"]
     assert torch.allclose(out["weight"], torch.tensor([1.0] * 8 + [0.3] * 4))
     assert torch.equal(out["target"].argmax(1), out["label"]) and torch.equal(out["label"][:8], digits.labels[:8])
     with pytest.raises(ValueError, match="needs a dict batch"):

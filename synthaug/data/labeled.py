@@ -23,7 +23,10 @@ class LabeledImages(Dataset):
         labels: ``int64`` tensor of shape ``(N,)`` with values in ``[0, len(class_names))``.
         class_names: one name per class; every class must have at least one image.
 
-    Items are ``(image, label)`` pairs: the ``uint8`` ``(C, H, W)`` tensor and an ``int``.
+    Items are ``(image, label)`` pairs: the ``uint8`` ``(C, H, W)`` tensor and an ``int``. Images are
+    stored as ``uint8`` in ``[0, 255]`` (``synthaug.data.uint8_to_unit`` gives ``[0, 1]`` floats;
+    docs/design.md, "Conventions"). ``classes`` and ``targets`` are torchvision's names for
+    ``class_names`` and ``labels``.
 
     Example:
         >>> import torch
@@ -95,6 +98,16 @@ class LabeledImages(Dataset):
         return len(self.class_names)
 
     @property
+    def classes(self) -> list[str]:
+        """The class names as torchvision datasets name them (``dataset.classes``); read-only, same as ``class_names``."""
+        return list(self.class_names)
+
+    @property
+    def targets(self) -> torch.Tensor:
+        """The labels as torchvision datasets name them (``dataset.targets``); read-only, same as ``labels``."""
+        return self.labels
+
+    @property
     def image_shape(self) -> tuple[int, int, int]:
         c, h, w = self.images.shape[1:]
         return (c, h, w)
@@ -125,7 +138,16 @@ class LabeledImages(Dataset):
         return self.select(torch.nonzero(self._stratified(per_class, seed)).flatten())
 
     def split(self, per_class: int, *, seed: int = 0) -> tuple[LabeledImages, LabeledImages]:
-        """``(subset(per_class, seed=seed), the other images)``: a low-data training set and its held-out rest."""
+        """``(subset(per_class, seed=seed), the other images)``: a low-data training set and its held-out rest.
+
+        Not torchvision's ``split="train"``: a dataset's fixed train and test splits come from its loader,
+        ``load_digits(split="train")``, ``load_fashion_mnist(split="test")``.
+        """
+        if isinstance(per_class, str):
+            raise TypeError(
+                f"split() takes a number of images per class, got {per_class!r}; a dataset's {per_class!r} split comes "
+                f"from its loader: load_digits(split={per_class!r}) or load_fashion_mnist(split={per_class!r})"
+            )
         keep = self._stratified(per_class, seed)
         left = torch.bincount(self.labels[~keep], minlength=self.num_classes)
         if (left == 0).any():

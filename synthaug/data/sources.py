@@ -178,10 +178,9 @@ def _to_uint8(x: torch.Tensor, what: str) -> torch.Tensor:
             raise ValueError(f"{what} hold NaN or infinite values (first in image {first}); fix or drop those images")
         lo, hi = (float(x.min()), float(x.max())) if x.numel() else (0.0, 1.0)
         if lo < 0.0 or hi > 1.0:
-            raise ValueError(
-                f"float {what} must lie in [0, 1], found values in [{lo:.3g}, {hi:.3g}]; "
-                "undo any normalisation first (or pass uint8 in [0, 255])"
-            )
+            fix = ("convert a generator's [-1, 1] samples with synthaug.data.signed_to_unit" if lo >= -1.0 and hi <= 1.0
+                   else "undo any normalisation first")  # fmt: skip
+            raise ValueError(f"float {what} must lie in [0, 1], found values in [{lo:.3g}, {hi:.3g}]; {fix} (or pass uint8 in [0, 255])")
         return x.mul(255.0).round().to(torch.uint8)
     lo, hi = (int(x.min()), int(x.max())) if x.numel() else (0, 0)
     if lo < 0 or hi > 255:

@@ -123,6 +123,7 @@ def test_callback_adds_weights_and_soft_targets_to_dict_batches(black_digits, di
                                     image_key="image", label_key="label")  # fmt: skip
     _trainer(tmp_path, [callback]).fit(Recorder(), _loader(black_digits, _as_dict))
     batch = seen[0]
-    assert batch["image"].shape[0] == 20 and batch["synthetic"].sum() == 4
-    assert torch.equal(batch["weight"], torch.where(batch["synthetic"], 0.5, 1.0))
-    assert torch.allclose(batch["target"].sum(1), torch.ones(20)) and (batch["target"][batch["synthetic"]] < 1).all()
+    assert batch["image"].shape[0] == 20 and batch["is_synthetic"].sum() == 4
+    assert torch.equal(batch["weight"], torch.where(batch["is_synthetic"], 0.5, 1.0))
+    assert torch.allclose(batch["target"].sum(1), torch.ones(20)) and (batch["target"][batch["is_synthetic"]] < 1).all()
+    assert torch.equal(batch["synthetic"], batch["is_synthetic"])  # the user's dict keeps the deprecated key until 0.3
