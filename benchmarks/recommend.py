@@ -25,6 +25,7 @@ the first fold's training part within the budget), not the studies' generators.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -68,6 +69,9 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=60.0, help="minutes per recommendation")
     parser.add_argument("--families", nargs="+", default=["ddpm"])
     parser.add_argument("--rule", choices=["interval", "mean"], default="interval")
+    parser.add_argument("--splits", type=int, default=3, help="validation folds (each trains its own generator)")
+    parser.add_argument("--eta", type=int, default=3, help="successive halving keeps 1/eta a rung")
+    parser.add_argument("--bases", nargs="+", default=["classic", "TA"], help="baselines synthetic samples are added to")
     parser.add_argument("--classifier-steps", type=int, default=DEFAULT_STEPS, help="steps of the test-set runs")
     parser.add_argument("--tables", nargs="*", default=["runs/fashion-mnist-low-data/downstream.json", "runs/baselines/downstream.json"])
     parser.add_argument("--threads", type=int, default=None)
@@ -85,11 +89,12 @@ def main() -> None:
             subset = train.subset(size, seed=seed)
             started = time.perf_counter()
             report = synthaug.recommend(subset, budget_minutes=args.budget, families=args.families, seed=seed, rule=args.rule,
+                                        splits=args.splits, eta=args.eta, bases=args.bases,
                                         out=out / f"size-{size}" / f"seed-{seed}")  # fmt: skip
             minutes = (time.perf_counter() - started) / 60
             recipe = load_recipe(report.recipe)
             chosen = recipe_arm(recipe, f"recommended: {recipe.name}")
-            baseline_arm = {arm.name: arm for arm in baseline_arms()}[report.baseline]
+            baseline_arm = dataclasses.replace({arm.name: arm for arm in baseline_arms()}[report.baseline], against=None)
             mine = report.row(recipe.name)
             arms = [chosen, baseline_arm] if recipe.name != report.baseline else [baseline_arm]
             tested = downstream(train, test, arms=arms, sizes=[size], seeds=[seed], classifiers=("cnn",),
@@ -121,9 +126,9 @@ def main() -> None:
         mine = [r for r in rows if r["size"] == size]
         gains = mean_interval([r["test_gain"] for r in mine])
         regrets = [r["regret"] for r in mine if r["regret"] is not None]
+        regret = f"mean regret {sum(regrets) / len(regrets):.2f} points" if regrets else "no study table to take regret against"
         lines.append(f"\nsize {size}: test gain of the recommendation over the race's best baseline "
-                     f"{gains[0]:+.2f} [{gains[1]:+.2f}, {gains[2]:+.2f}] points over {len(mine)} seeds; mean regret "
-                     f"{sum(regrets) / len(regrets):.2f} points" if regrets else "; no study table to take regret against")  # fmt: skip
+                     f"{gains[0]:+.2f} [{gains[1]:+.2f}, {gains[2]:+.2f}] points over {len(mine)} seeds; {regret}")  # fmt: skip
         honest = all(not r["synthetic"] or r["test_gain"] >= 0 for r in mine)
         lines.append(f"size {size}: honest no (a baseline, or a synthetic recipe with test gain >= 0): {'yes' if honest else 'no'}; "
                      f"longest race {max(r['minutes'] for r in mine):.1f} min")  # fmt: skip
