@@ -14,7 +14,16 @@ from synthaug.data import load_digits
 from synthaug.evaluation import Arm, baseline_arms, policy_arm, real_copies, synthetic_arms
 from synthaug.evaluation import runner as runner_module
 from synthaug.recipe import RecipeError, load_recipe, recipe_of
-from synthaug.recommend import GeneratorBanks, Plan, Rates, make_plan, recipe_training, recommend, validation_splits
+from synthaug.recommend import (
+    GeneratorBanks,
+    Plan,
+    Rates,
+    default_candidates,
+    make_plan,
+    recipe_training,
+    recommend,
+    validation_splits,
+)
 from synthaug.transforms import SyntheticMix
 from tests.conftest import TINY_DDPM
 
@@ -258,3 +267,19 @@ def test_the_command_runs_a_race_and_writes_the_recipe(tmp_path, capsys, monkeyp
     assert calls["budget_minutes"] == 90 and calls["generator_options"] == {"ddpm": {"base_channels": 8}}
     assert calls["classic_options"] == {"hflip": False} and len(calls["data"]) == 500
     assert "interrupted; rerun the same command to resume" in capsys.readouterr().err
+
+
+def test_a_lightning_module_factory_races_what_reaches_it_through_the_data(small, tmp_path):
+    from synthaug.classifier import ClassifierModule, SmallCNN
+
+    def module():
+        return ClassifierModule(SmallCNN(1, 10, head="mlp", image_size=(8, 8)), steps=9)
+
+    arms = [Arm("real"), Arm("real + classic", classic=True)]
+    report = recommend(small, budget_minutes=5, out=tmp_path, classifier=module, candidates=arms, families=(),
+                       classifier_steps=9, classic_options=DIGITS, splits=2)  # fmt: skip
+    assert {row["name"] for row in report.rows} == {"real", "real + classic"}
+    assert all(0 < row["accuracy"] <= 1 for row in report.rows) and report.plan["settings"]["classifier"] == "module"
+    banks = {"ddpm": GeneratorBanks("ddpm", tmp_path, seed=0, options={}, per_class=10)}
+    raced = default_candidates(banks, ("classic", "TA"), lightning_module=True)
+    assert [a.name for a in raced] == ["real + classic", "real + classic + ddpm"]

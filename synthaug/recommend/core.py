@@ -69,7 +69,7 @@ class GeneratorBanks:
         run = self.run_dir(subset)
         last = run / "checkpoints" / "last.ckpt"
         fit(subset, self.family, out=run, seed=self.seed, max_steps=steps, ckpt_path="last" if last.is_file() else None,
-            progress_bar=False, logger=False, **self.options)  # fmt: skip
+            enable_progress_bar=False, logger=False, **self.options)  # fmt: skip
 
     def __call__(self, subset: LabeledImages) -> SyntheticBank:
         key = _sha(subset)
@@ -299,8 +299,9 @@ def recommend(
         study = None
         try:
             for rung in range(plan.rungs):
+                # trials are enqueued by name; the sampler only ever sees a trial another process took first
                 study = optuna.create_study(storage=store, study_name=f"{study_name}:rung-{rung + 1}", direction="maximize",
-                                            load_if_exists=True)  # fmt: skip
+                                            load_if_exists=True, sampler=optuna.samplers.RandomSampler(seed=seed))  # fmt: skip
                 tracker.start_rung(rung, rung_results(study))
                 recipe = TrainingRecipe(**{**training.__dict__, "steps": plan.rung_steps[rung]})
 
