@@ -40,7 +40,7 @@ def generator_and_bank(name: str, data, cache: Path, steps: int):
     if (run / "generator" / "config.json").is_file():
         generator = synthaug.load(run / "generator")
     else:
-        generator = synthaug.fit(data.subset(60, seed=0), "vae", out=run, max_steps=steps, progress_bar=False, logger=False)
+        generator = synthaug.fit(data.subset(60, seed=0), "vae", out=run, max_steps=steps, enable_progress_bar=False, logger=False)
     return generator, SyntheticBank.generate(generator, path=run / "bank", per_class=1000, seed=0)
 
 

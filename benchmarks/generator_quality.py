@@ -98,7 +98,7 @@ def compressed(method: str, teacher_run: Path, data: LabeledImages, run: Path, a
     def compute() -> dict:
         start = time.perf_counter()
         compress(synthaug.load(teacher_run / "generator"), data, method=method, prune_steps=args.prune_steps,
-                 distill_steps=args.distill_steps, out=run, progress_bar=False)  # fmt: skip
+                 distill_steps=args.distill_steps, out=run, enable_progress_bar=False)  # fmt: skip
         steps = {"prune": args.prune_steps, "distill": args.distill_steps, "prune+distill": args.prune_steps + args.distill_steps}
         return {"steps": steps[method], "seconds": time.perf_counter() - start, "method": method, "threads": torch.get_num_threads()}
 

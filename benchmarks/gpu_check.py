@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     clock = _Clock()
     generator = synthaug.fit(data, "ddpm", out=out / "run", max_steps=args.steps, batch_size=args.batch_size,
-                             precision=args.precision, accelerator=accelerator, devices=1, progress_bar=False, logger=False,
+                             precision=args.precision, accelerator=accelerator, devices=1, enable_progress_bar=False, logger=False,
                              trainer_kwargs={"callbacks": [clock]}, **options).to(device)  # fmt: skip
     timed = max(clock.batches - 1, 1)
     results["train"] = {"steps": clock.batches, "precision": args.precision, "images_per_s": timed * args.batch_size

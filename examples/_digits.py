@@ -24,6 +24,6 @@ def prepare(out: str, generator_steps: int) -> tuple[LabeledImages, LabeledImage
     if (run / "generator" / "config.json").is_file():
         generator = synthaug.load(run / "generator")
     else:
-        generator = synthaug.fit(train, "vae", out=run, max_steps=generator_steps, progress_bar=False)
+        generator = synthaug.fit(train, "vae", out=run, max_steps=generator_steps, enable_progress_bar=False)
     bank = synthaug.SyntheticBank.generate(generator, path=run / "bank", per_class=200, seed=0)
     return train, test, bank

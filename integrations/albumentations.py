@@ -20,6 +20,7 @@ import albumentations as A  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from synthaug.bank import SyntheticBank  # noqa: E402
 from synthaug.synthetic import ImageFormat, as_source, check_classes, draw  # noqa: E402
 from synthaug.synthetic import source_sha256 as _sha256_of  # noqa: E402
 
@@ -30,7 +31,9 @@ class SyntheticReplaceImage(A.ImageOnlyTransform):
     """With probability ``p``, replace the image by a synthetic sample of the item's class.
 
     Args:
-        source: path of a :class:`~synthaug.bank.SyntheticBank` or of a saved generator.
+        source: a :class:`~synthaug.bank.SyntheticBank` (opened), or the path of a bank or of a saved generator;
+            ``to_dict`` stores the path (a bank's own), so a source without one (a live generator, a
+            ``select()`` view of a bank) is refused.
         source_sha256: expected sha256 of the bank's manifest / generator's weights (checked when given;
             recorded by ``to_dict``).
         label_key: name of the label target passed to the pipeline.
@@ -41,16 +44,24 @@ class SyntheticReplaceImage(A.ImageOnlyTransform):
         >>> out = pipeline(image=image, label=3)  # doctest: +SKIP
     """
 
-    def __init__(self, source: str | os.PathLike, source_sha256: str | None = None, label_key: str = "label", p: float = 0.5):
+    def __init__(
+        self, source: SyntheticBank | str | os.PathLike, source_sha256: str | None = None, label_key: str = "label", p: float = 0.5
+    ) -> None:
         super().__init__(p=p)
-        if not isinstance(source, (str, os.PathLike)):
-            raise TypeError("source must be the path of a SyntheticBank or a saved generator (it is what to_dict stores)")
-        self.source = str(source)
-        self._source = as_source(source)
+        if isinstance(source, SyntheticBank):
+            if source._selection is not None:
+                raise ValueError("a select() view of a bank has no path of its own for to_dict to store: write the kept "
+                                 "samples to a bank of their own, or pass the whole bank")  # fmt: skip
+            self.source, self._source = str(source.path), source
+        elif isinstance(source, (str, os.PathLike)):
+            self.source, self._source = str(source), as_source(source)
+        else:
+            raise TypeError(f"source must be a SyntheticBank or the path of a bank or saved generator (to_dict stores the "
+                            f"path), got a {type(source).__name__}; save a generator first: synthaug.save(generator, path)")  # fmt: skip
         actual = _sha256_of(self._source)
         if source_sha256 is not None and source_sha256 != actual:
             raise ValueError(
-                f"{source} has sha256 {actual[:12]}..., not the {source_sha256[:12]}... this transform was saved with; "
+                f"{self.source} has sha256 {actual[:12]}..., not the {source_sha256[:12]}... this transform was saved with; "
                 "the bank or generator changed"
             )
         self.source_sha256 = actual

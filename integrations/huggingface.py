@@ -9,6 +9,7 @@ and only then.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -36,13 +37,25 @@ def _identity(source: SyntheticBank | str | os.PathLike) -> tuple[str, str]:
     return str(path.resolve()), source_sha256(source)
 
 
+def _digest(batch: dict[str, list], rows: SyntheticRows) -> str:
+    """A digest of a batch's labels and images (PIL images, arrays or nested lists)."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(np.asarray(batch[rows.label_column], dtype=np.int64).tobytes())
+    for image in batch[rows.image_column]:
+        data = image.tobytes() if hasattr(image, "tobytes") else np.asarray(image).tobytes()
+        digest.update(len(data).to_bytes(8, "little") + data)
+    return digest.hexdigest()
+
+
 class SyntheticRows:
     """Appends ``round(ratio * batch)`` synthetic rows to every batch, with an ``is_synthetic`` column.
 
     Synthetic rows take their classes from the batch's labels, their images in the batch's image
     type (PIL for an ``Image`` feature, nested lists or arrays otherwise), and ``None`` in other
-    columns. Use ``with_indices=True`` so the rows depend only on ``(seed, batch position)``, for
-    any ``num_proc``.
+    columns. With ``with_indices=True`` the rows depend only on ``(seed, batch position)``; without it, on
+    ``(seed, the batch's labels and images)`` (a digest of them, so still the same for any ``num_proc``
+    and any rerun; two batches with identical content get identical rows). ``with_indices=True`` is the
+    cheaper and the recommended form.
 
     Example:
         >>> ds = ds.map(SyntheticRows("banks/fm", ratio=0.5), batched=True, with_indices=True)  # doctest: +SKIP
@@ -103,8 +116,8 @@ class SyntheticRows:
         labels = torch.as_tensor(batch[self.label_column], dtype=torch.int64)
         check_classes(self.source, labels, "the dataset")
         n, k = len(labels), round(self.ratio * len(labels))
-        start = indices[0] if indices else 0
-        rng = torch_generator(self.seed, start)
+        # Without indices a batch is named by its content: a fixed stream for every batch would repeat the same rows.
+        rng = torch_generator(self.seed, indices[0]) if indices else torch_generator(self.seed, "content", _digest(batch, self))
         classes = labels[torch.randint(n, (k,), generator=rng)] if n and k else labels[:0]
         images = draw(self.source, classes, rng) if len(classes) else None
         out = {column: list(values) + [None] * len(classes) for column, values in batch.items()}

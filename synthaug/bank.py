@@ -37,6 +37,7 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 from torch.utils.data import DataLoader
 
 from synthaug.console import quiet_lightning
+from synthaug.data.conventions import renamed_argument
 from synthaug.data.fingerprint import DataFingerprint
 from synthaug.generators.base import ConditionalGenerator, sample_uint8
 from synthaug.io import atomic_write, weights_sha256
@@ -362,8 +363,9 @@ class SyntheticBank:
         accelerator: str = "auto",
         devices: int | str | list[int] = 1,
         strategy: str | Any = "auto",
-        progress_bar: bool = False,
+        enable_progress_bar: bool | None = None,
         trainer_kwargs: dict[str, Any] | None = None,
+        progress_bar: bool | None = None,
     ) -> SyntheticBank:
         """Sample ``per_class`` images of every class (or ``counts[c]`` of class ``c``) into ``path``.
 
@@ -373,8 +375,11 @@ class SyntheticBank:
         shards already on disk are kept and only the missing ones are sampled, giving the same bytes
         as an uninterrupted run. A finished bank with the same request is opened as it is.
         ``accelerator``/``devices``/``strategy`` go to ``lightning.Trainer``; with several devices each
-        rank writes its own shards. ``progress_bar`` shows one on a terminal.
+        rank writes its own shards. ``enable_progress_bar=True`` shows one on a terminal (Lightning's
+        name; ``progress_bar`` is its deprecated alias, removed in 0.3).
         """
+        progress_bar = renamed_argument(enable_progress_bar, progress_bar, new_name="enable_progress_bar",
+                                        old_name="progress_bar", default=False, where="SyntheticBank.generate")  # fmt: skip
         if not isinstance(generator, ConditionalGenerator):
             raise TypeError(f"generator must be a synthaug ConditionalGenerator, got {type(generator).__name__}")
         if batch_size < 1 or shard_size < 1:

@@ -35,6 +35,7 @@ from torch.utils.data import DataLoader, RandomSampler
 
 from synthaug.checks import check_float, check_int
 from synthaug.console import progress_callback, quiet_lightning
+from synthaug.data.conventions import renamed_argument
 from synthaug.data.labeled import LabeledImages
 from synthaug.generators.base import ConditionalGenerator
 from synthaug.generators.ddpm import ConditionalDDPM
@@ -218,14 +219,18 @@ def distill(
     out: str | os.PathLike = "synthaug-distilled",
     seed: int = 0,
     accelerator: str = "auto",
-    progress_bar: bool = True,
+    enable_progress_bar: bool | None = None,
+    progress_bar: bool | None = None,
 ) -> ConditionalDDPM:
     """A ddpm that samples in ``student_steps`` (1-4) DDIM steps, distilled from ``generator`` (its own sampling
     grid refined by ``substeps`` per student step, DPM-Solver++(2M), at its default guidance).
 
     No images are needed: each step draws noise and labels (uniform, or proportional to ``class_counts``),
     runs the teacher, and trains the student to land on the teacher's states. Saved to ``out/generator``.
+    ``enable_progress_bar`` (default True; ``progress_bar`` is its deprecated alias) logs progress.
     """
+    progress_bar = renamed_argument(enable_progress_bar, progress_bar, new_name="enable_progress_bar",
+                                    old_name="progress_bar", default=True, where="distill")  # fmt: skip
     teacher = _ddpm(generator, "step distillation")
     if not 1 <= student_steps <= 4:
         raise ValueError(f"student_steps must lie in [1, 4] (distillation is for few-step sampling), got {student_steps}")
@@ -266,11 +271,15 @@ def compress(
     distill_steps: int = 1000,
     out: str | os.PathLike = "synthaug-compressed",
     seed: int = 0,
-    progress_bar: bool = True,
+    enable_progress_bar: bool | None = None,
+    progress_bar: bool | None = None,
 ) -> ConditionalDDPM:
     """Prune, distill, or both (pruned first, then distilled from the pruned model); see :func:`prune` and
     :func:`distill`. Pruning fine-tunes on ``data``, the generator's training images. Returns the result,
-    saved (with intermediate models) under ``out``."""
+    saved (with intermediate models) under ``out``. ``enable_progress_bar`` (default True) is Lightning's name;
+    ``progress_bar`` is its deprecated alias (removed in 0.3)."""
+    progress_bar = renamed_argument(enable_progress_bar, progress_bar, new_name="enable_progress_bar",
+                                    old_name="progress_bar", default=True, where="compress")  # fmt: skip
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     check_float("ratio", ratio, above=0, below=1)
@@ -284,11 +293,11 @@ def compress(
         if data is None:
             raise ValueError("pruning fine-tunes on the generator's training images: pass data= (--data on the command line)")
         teacher = prune(teacher, data, ratio=ratio, steps=prune_steps, out=out / "pruned" if method != "prune" else out,
-                        seed=seed, progress_bar=progress_bar)  # fmt: skip
+                        seed=seed, enable_progress_bar=progress_bar)  # fmt: skip
     if "distill" in method:
         counts = data.class_counts() if data is not None else None
         teacher = distill(teacher, student_steps=student_steps, steps=distill_steps, class_counts=counts, out=out, seed=seed,
-                          progress_bar=progress_bar)  # fmt: skip
+                          enable_progress_bar=progress_bar)  # fmt: skip
     return teacher
 
 

@@ -33,6 +33,7 @@ from torch.utils.data import DataLoader
 
 from synthaug.checks import check_float, check_int
 from synthaug.console import progress_callback, quiet_lightning
+from synthaug.data.conventions import renamed_argument
 from synthaug.data.fingerprint import DataFingerprint
 from synthaug.data.labeled import LabeledImages, to_signed_unit
 from synthaug.data.samplers import EpochShuffleSampler
@@ -254,10 +255,11 @@ def fit(
     keep_checkpoints: int = 1,
     grid_every_n_epochs: int | None = None,
     logger: Literal["csv", "tensorboard"] | bool = "csv",
-    progress_bar: bool = True,
+    enable_progress_bar: bool | None = None,
     verbose: bool = False,
     trainer_kwargs: dict[str, Any] | None = None,
     initial: ConditionalGenerator | None = None,
+    progress_bar: bool | None = None,
     **options: Any,
 ) -> ConditionalGenerator:
     """Train a class-conditional generator on ``data`` and save it to ``out/generator``.
@@ -283,7 +285,8 @@ def fit(
         grid_every_n_epochs: write a sample grid every so many epochs (default: about 20 over the run).
         accelerator, devices, strategy, precision: passed to ``lightning.Trainer`` (e.g.
             ``devices=2, strategy="ddp"``, ``precision="bf16-mixed"``).
-        progress_bar: a progress bar on stderr (one line per tenth of the run when stderr is not a terminal).
+        enable_progress_bar: a progress bar on stderr (one line per tenth of the run when stderr is not a
+            terminal); default True. Lightning's name; ``progress_bar`` is its deprecated alias (removed in 0.3).
         verbose: let Lightning print its hardware banner and tips.
         trainer_kwargs: any other ``lightning.Trainer`` arguments.
         initial: start from this generator's configuration and weights instead of a fresh one (fine-tuning,
@@ -307,6 +310,8 @@ def fit(
     if "generator" in options:
         warnings.warn("fit(generator=...) is deprecated; the family is fit(data, family=...)", FutureWarning, stacklevel=2)
         family = options.pop("generator")
+    progress_bar = renamed_argument(enable_progress_bar, progress_bar, new_name="enable_progress_bar",
+                                    old_name="progress_bar", default=True, where="fit")  # fmt: skip
     _check_numbers(max_steps, max_epochs, batch_size, lr, seed, num_workers, checkpoint_every_n_steps,
                    checkpoint_every_n_epochs, keep_checkpoints, grid_every_n_epochs)  # fmt: skip
     if initial is not None:

@@ -13,7 +13,7 @@ TINY_GAN = {"latent_dim": 8, "generator_channels": 8, "discriminator_channels": 
 TINY_AR = {"channels": 8, "layers": 2, "head_hidden": 8}
 TINY = {"vae": TINY_VAE, "ddpm": TINY_DDPM, "gan": TINY_GAN, "ar": TINY_AR}
 #: Trainer settings that keep test runs quiet.
-QUIET = {"progress_bar": False, "logger": False}
+QUIET = {"enable_progress_bar": False, "logger": False}
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -30,14 +30,14 @@ def test_pruning_removes_channels_and_keeps_the_function_close(teacher):
 
 
 def test_prune_then_fine_tune_saves_a_loadable_generator(teacher, digits, tmp_path):
-    pruned = compress(teacher, digits.subset(20, seed=0), method="prune", ratio=0.5, prune_steps=3, out=tmp_path, progress_bar=False)
+    pruned = compress(teacher, digits.subset(20, seed=0), method="prune", ratio=0.5, prune_steps=3, out=tmp_path, enable_progress_bar=False)
     loaded = synthaug.load(tmp_path / "generator")
     assert loaded.config.block_widths == pruned.config.block_widths and parameters(loaded) < parameters(teacher)
     assert loaded.sample([1, 2], generator=torch.Generator().manual_seed(0)).shape == (2, 1, 8, 8)
 
 
 def test_distilled_student_samples_in_few_steps_and_learns(teacher, tmp_path):
-    student = distill(teacher, student_steps=2, substeps=3, steps=20, batch_size=16, out=tmp_path, progress_bar=False)
+    student = distill(teacher, student_steps=2, substeps=3, steps=20, batch_size=16, out=tmp_path, enable_progress_bar=False)
     loaded = synthaug.load(tmp_path / "generator")
     assert (loaded.config.sampler, loaded.config.steps, loaded.config.spacing) == ("ddim", 2, "logsnr")
     calls = []
@@ -69,7 +69,7 @@ def test_a_distilled_generator_feeds_synthetic_augment_live_in_two_workers(teach
 
     from synthaug import SyntheticAugment
 
-    student = distill(teacher, student_steps=1, substeps=2, steps=2, batch_size=8, out=tmp_path, progress_bar=False)
+    student = distill(teacher, student_steps=1, substeps=2, steps=2, batch_size=8, out=tmp_path, enable_progress_bar=False)
     real = digits.subset(6, seed=0)
     augmented = SyntheticAugment(real, student, ratio=0.5, seed=0)
     batches = [list(DataLoader(augmented, batch_size=16, sampler=augmented.sampler(seed=0), num_workers=w)) for w in (0, 2)]

@@ -190,11 +190,11 @@ def test_compression_keeps_the_training_data_record(tmp_path, caplog):
     data = load_digits(split="train").subset(5)
     teacher = synthaug.fit(data, "ddpm", out=tmp_path / "t", max_steps=2, batch_size=25, **QUIET, **{**TINY["ddpm"], "base_channels": 16})
     pruned = compress(teacher, data, method="prune+distill", ratio=0.5, prune_steps=1, distill_steps=1, out=tmp_path / "c",
-                      progress_bar=False)  # fmt: skip
+                      enable_progress_bar=False)  # fmt: skip
     assert pruned.training_data.digest == data.fingerprint().digest  # pruned and distilled: the teacher's images
     assert synthaug.load(tmp_path / "c" / "generator").training_data.digest == data.fingerprint().digest
     other = load_digits(split="train").subset(6)
     with caplog.at_level(logging.WARNING, logger="synthaug"):
-        tuned = compress(teacher, other, method="prune", ratio=0.5, prune_steps=1, out=tmp_path / "p", progress_bar=False)
+        tuned = compress(teacher, other, method="prune", ratio=0.5, prune_steps=1, out=tmp_path / "p", enable_progress_bar=False)
     assert "pruning fine-tunes on 60 images" in caplog.text and "not on the 50 images" in caplog.text
     assert tuned.training_data.count == 60  # the union: those 60 include the teacher's 50

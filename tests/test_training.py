@@ -21,7 +21,7 @@ def small(digits):
 
 def test_fit_writes_generator_grids_checkpoints_and_logs(small, tmp_path):
     state = torch.get_rng_state()
-    gen = synthaug.fit(small, "vae", out=tmp_path, max_steps=12, batch_size=32, progress_bar=False, **TINY_VAE)
+    gen = synthaug.fit(small, "vae", out=tmp_path, max_steps=12, batch_size=32, enable_progress_bar=False, **TINY_VAE)
     assert torch.equal(state, torch.get_rng_state()), "training must not touch the global RNG"
     assert not gen.training and gen.class_names == small.class_names
     assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == ["epoch=0000.png", "epoch=0001.png"]

@@ -248,11 +248,24 @@ def _sampler(dataset: Any, kind: str, seed: int, num_classes: int) -> Any:
     return RandomSampler(dataset, generator=torch_generator(seed, "sampler"))
 
 
+def _shape_and_classes(
+    dataset: Any, image_shape: tuple[int, int, int] | None, num_classes: int | None
+) -> tuple[tuple[int, int, int], int]:
+    """``image_shape`` and ``num_classes`` as given, else read from the dataset (``LabeledImages``, ``SyntheticAugment``, ...)."""
+    image_shape = image_shape if image_shape is not None else getattr(dataset, "image_shape", None)
+    num_classes = num_classes if num_classes is not None else getattr(dataset, "num_classes", None)
+    missing = [name for name, value in (("image_shape", image_shape), ("num_classes", num_classes)) if value is None]
+    if missing:
+        raise TypeError(f"train_classifier cannot read {' and '.join(missing)} from a {type(dataset).__name__}: pass "
+                        f"{', '.join(f'{m}=' for m in missing)} (e.g. image_shape=(1, 28, 28), num_classes=10)")  # fmt: skip
+    return tuple(image_shape), int(num_classes)
+
+
 def train_classifier(
     dataset: Any,
     *,
-    image_shape: tuple[int, int, int],
-    num_classes: int,
+    image_shape: tuple[int, int, int] | None = None,
+    num_classes: int | None = None,
     steps: int = DEFAULT_STEPS,
     batch_size: int = 64,
     lr: float = 2e-3,
@@ -293,7 +306,10 @@ def train_classifier(
     logit-adjusted loss for the training set's class counts; ``reweight="cb"`` weights classes by
     their effective number throughout, ``"drw"`` from ``drw_start`` of the steps on;
     ``batch_transform`` (e.g. ``SyntheticMix(bank, 0.5, mode="mixup")``) edits every batch.
+
+    ``image_shape`` and ``num_classes`` default to the dataset's own (``LabeledImages``, ``SyntheticAugment``).
     """
+    image_shape, num_classes = _shape_and_classes(dataset, image_shape, num_classes)
     if steps < 1 or batch_size < 1:
         raise ValueError(f"steps and batch_size must be >= 1, got {steps} and {batch_size}")
     if reweight not in (None, "cb", "drw") or not 0 <= drw_start < 1:

@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
           f"({args.per_class} per class), {len(test)} held out")  # fmt: skip
     print(f"\n1. training a conditional VAE ({args.steps} steps)")
     start = time.perf_counter()
-    generator = fit(train, "vae", out=out, max_steps=args.steps, batch_size=64, seed=args.seed, progress_bar=args.progress)
+    generator = fit(train, "vae", out=out, max_steps=args.steps, batch_size=64, seed=args.seed, enable_progress_bar=args.progress)
     recognised = sample_recognition(generator, train)
     print(f"   {time.perf_counter() - start:.0f} s; a classifier fitted to the training images puts {recognised:.1%} "
           "of 1,000 samples in their intended class")  # fmt: skip

@@ -124,7 +124,7 @@ def run_fit(args: argparse.Namespace) -> int:
         data = data.subset(args.per_class, seed=args.subset_seed)
     fit(data, args.family, out=out, max_steps=args.max_steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
         accelerator=args.accelerator, devices=args.devices, strategy=args.strategy, precision=args.precision,
-        ckpt_path=args.resume, num_workers=args.num_workers, progress_bar=args.progress, **parse_options(args.set))  # fmt: skip
+        ckpt_path=args.resume, num_workers=args.num_workers, enable_progress_bar=args.progress, **parse_options(args.set))  # fmt: skip
     print(f"trained {args.family} on {data} (--split {args.split} of {args.data})\nsaved to {out / 'generator'}; sample grid at {out / 'samples.png'}")
     return 0
 
@@ -178,7 +178,7 @@ def run_compress(args: argparse.Namespace) -> int:
     original = load(generator_dir(args.generator))
     result = compress(original, data, method=args.method, ratio=args.ratio, prune_steps=args.prune_steps,
                       student_steps=args.student_steps, distill_steps=args.distill_steps, out=out, seed=args.seed,
-                      progress_bar=args.progress)  # fmt: skip
+                      enable_progress_bar=args.progress)  # fmt: skip
     print(f"{args.method}: {parameters(original):,} -> {parameters(result):,} parameters, {original.config.steps} -> "
           f"{result.config.steps} sampling steps; saved to {out / 'generator'}")
     return 0

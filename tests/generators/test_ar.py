@@ -59,7 +59,7 @@ def test_learns_and_samples_classes(digits, tmp_path):
 
     import synthaug
 
-    model = synthaug.fit(digits, "ar", out=tmp_path, max_steps=300, batch_size=64, progress_bar=False, logger=False,
+    model = synthaug.fit(digits, "ar", out=tmp_path, max_steps=300, batch_size=64, enable_progress_bar=False, logger=False,
                          channels=32, layers=4, head_hidden=32)  # fmt: skip
     clf = LogisticRegression(max_iter=2000).fit(digits.images.flatten(1).numpy() / 255, digits.labels.numpy())
     labels = torch.arange(10).repeat_interleave(20)

@@ -201,7 +201,7 @@ def test_compressing_an_edm_generator_keeps_it_edm(small, tmp_path):
     pruned = prune(teacher, small, ratio=0.5, steps=2, out=tmp_path / "p", batch_size=25, **QUIET)
     assert pruned.config.parameterization == "edm" and pruned.config.augment_p == 0.2
     assert pruned.sample([1, 2], sampler="heun", steps=3, generator=torch.Generator().manual_seed(0)).shape == (2, 1, 8, 8)
-    student = distill(teacher, student_steps=2, substeps=2, steps=3, batch_size=8, out=tmp_path / "d", progress_bar=False)
+    student = distill(teacher, student_steps=2, substeps=2, steps=3, batch_size=8, out=tmp_path / "d", enable_progress_bar=False)
     loaded = synthaug.load(tmp_path / "d" / "generator")
     assert (loaded.config.parameterization, loaded.config.sampler, loaded.config.steps) == ("edm", "ddim", 2)
     calls = []

@@ -70,7 +70,7 @@ def test_fit_save_load_and_bank(family, digits, tmp_path):
     from synthaug.bank import SyntheticBank
 
     small = digits.subset(10, seed=0)
-    gen = synthaug.fit(small, family, out=tmp_path, max_steps=3, batch_size=20, progress_bar=False, logger=False, **TINY[family])
+    gen = synthaug.fit(small, family, out=tmp_path, max_steps=3, batch_size=20, enable_progress_bar=False, logger=False, **TINY[family])
     loaded = synthaug.load(tmp_path / "generator")
     bank = SyntheticBank.generate(loaded, path=tmp_path / "bank", per_class=2)
     assert type(loaded) is type(gen) and len(bank) == 20 and bank.image_shape == (1, 8, 8)

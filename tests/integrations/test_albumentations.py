@@ -46,3 +46,22 @@ def test_changed_source_is_refused(digits_bank):
 def test_missing_label_target(digits, digits_bank):
     with pytest.raises(ValueError, match="label"):
         A.Compose([SyntheticReplaceImage(str(digits_bank.path), p=1.0)])(image=_hwc(digits, 0))
+
+
+def test_takes_an_open_bank_and_serialises_its_path(digits, digits_bank):
+    pipeline = A.Compose([SyntheticReplaceImage(digits_bank, p=1.0)], seed=3)
+    by_path = A.Compose([SyntheticReplaceImage(str(digits_bank.path), p=1.0)], seed=3)
+    assert np.array_equal(pipeline(image=_hwc(digits, 0), label=5)["image"], by_path(image=_hwc(digits, 0), label=5)["image"])
+    stored = A.to_dict(pipeline)["transform"]["transforms"][0]
+    assert stored["source"] == str(digits_bank.path) and stored["source_sha256"] == digits_bank.sha256
+    restored = A.from_dict(A.to_dict(pipeline))
+    restored.set_random_seed(3)
+    pipeline.set_random_seed(3)
+    assert np.array_equal(restored(image=_hwc(digits, 1), label=2)["image"], pipeline(image=_hwc(digits, 1), label=2)["image"])
+
+
+def test_a_source_without_a_path_is_refused(digits_bank, digits_generator):
+    with pytest.raises(ValueError, match="select\\(\\) view of a bank has no path"):
+        SyntheticReplaceImage(digits_bank.select([0, 1, 2]))
+    with pytest.raises(TypeError, match="got a .*; save a generator first: synthaug.save"):
+        SyntheticReplaceImage(digits_generator)

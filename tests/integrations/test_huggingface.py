@@ -68,3 +68,18 @@ def test_live_generator_directory(digits_hf, digits_generator, tmp_path):
     mapped = digits_hf.select(range(10)).map(SyntheticRows(tmp_path / "gen", ratio=0.3), batched=True)
     assert len(mapped) == 13 and isinstance(mapped[12]["image"], Image.Image)
     assert torch.is_tensor(torch.as_tensor(np.array(mapped[12]["image"])))
+
+
+def test_rows_without_indices_follow_the_batch_content(digits_hf, digits_bank):
+    """Without with_indices=True each batch still gets its own rows, the same on every run (keyed on its content)."""
+    rows = SyntheticRows(digits_bank, ratio=0.5)
+    first = digits_hf.select(range(20))[:]
+    second = {"image": [x.transpose(Image.Transpose.FLIP_LEFT_RIGHT) for x in first["image"]], "label": first["label"]}
+    a, b = rows(first), rows(second)  # the same labels, other images: a stream per batch position 0 gave both the same rows
+    assert a[rows.image_column][20:] and a["is_synthetic"] == [False] * 20 + [True] * 10
+    assert [np.array(x).tobytes() for x in a["image"][20:]] != [np.array(x).tobytes() for x in b["image"][20:]]
+    again = SyntheticRows(digits_bank, ratio=0.5)(digits_hf.select(range(20))[:])
+    assert [np.array(x).tobytes() for x in again["image"][20:]] == [np.array(x).tobytes() for x in a["image"][20:]]
+    assert again["label"] == a["label"]
+    mapped = digits_hf.map(SyntheticRows(digits_bank, ratio=0.5), batched=True, batch_size=20, num_proc=1)
+    assert sum(mapped["is_synthetic"]) == 50
