@@ -21,6 +21,7 @@ from synthaug.recommend import (
     default_candidates,
     make_plan,
     recipe_training,
+    rescale,
     recommend,
     validation_splits,
 )
@@ -86,6 +87,19 @@ def test_the_plan_fits_the_budget_or_names_the_minimum():
     assert Plan.from_dict(json.loads(json.dumps(plan.to_dict()))) == plan
     with pytest.raises(ValueError, match=r"a budget of 0\.10 min is too small .* needs about [0-9.]+ min"):
         make_plan(names, synthetic, units, families=["ddpm"], classes=10, rates=rates, budget=6, eta=3)
+
+
+def test_after_a_rung_the_rest_is_fitted_to_the_time_left():
+    rates = Rates(classifier_overhead=0.5, classifier_step=0.05)
+    names, units = [f"c{i}" for i in range(9)], [(0, 0), (1, 0), (2, 0)]
+    plan = make_plan(names, [], units, families=[], classes=10, rates=rates, budget=600, eta=3)
+    assert plan.budget == 600 and plan.rung_steps[-1] < 3000
+    faster, cost = rescale(plan, 0, 4, 0.01, remaining=500, generators_left=0, classes=10)  # survivors 5x faster
+    assert faster[0] == plan.rung_steps[0] and faster[-1] > plan.rung_steps[-1] and cost <= 500
+    assert faster[2] == pytest.approx(3 * faster[1], abs=3)  # the eta ratio stays
+    assert rescale(plan, 0, 4, 0.01, remaining=1e9, generators_left=0, classes=10)[0][-1] == 3000  # at most max_steps
+    behind, _ = rescale(plan, 0, 4, 0.05, remaining=1, generators_left=0, classes=10)
+    assert behind[1:] == [20, 20]  # out of time: the fewest steps a rung takes
 
 
 def test_a_budget_too_small_for_one_candidate_is_one_line(small, tmp_path, capsys):
@@ -249,6 +263,10 @@ def test_an_interrupted_race_resumes_where_it_stopped(small, tmp_path, monkeypat
     with pytest.raises(ValueError, match="was planned for other data, candidates or settings"):
         recommend(small, budget_minutes=5, out=tmp_path / "cut", **{**settings, "classifier_steps": 12})
     assert math.isfinite(resumed.seconds)
+    replanned = recommend(small, budget_minutes=2, out=tmp_path / "budget", **{**settings, "classifier_steps": None,
+                                                                             "max_classifier_steps": 30})
+    journal = json.dumps([json.loads(line) for line in (tmp_path / "budget" / "study.journal").read_text().splitlines()])
+    assert "steps after rung 1" in journal and replanned.plan["rung_steps"][-1] == 30  # a generous budget: the cap
     shared = recommend(small, budget_minutes=5, out=tmp_path / "shared", storage=str(tmp_path / "shared.journal"), **settings)
     assert (tmp_path / "shared.journal").is_file() and not (tmp_path / "shared" / "study.journal").exists()
     assert [(r["name"], r["accuracies"]) for r in shared.rows] == [(r["name"], r["accuracies"]) for r in whole.rows]

@@ -13,7 +13,7 @@ Example:
 """
 
 from synthaug.recommend.core import GeneratorBanks, Progress, default_candidates, recommend
-from synthaug.recommend.plan import Plan, Rates, make_plan, validation_splits
+from synthaug.recommend.plan import Plan, Rates, make_plan, rescale, validation_splits
 from synthaug.recommend.report import RecommendReport
 from synthaug.recommend.use import recipe_training
 
@@ -27,5 +27,6 @@ __all__ = [
     "make_plan",
     "recipe_training",
     "recommend",
+    "rescale",
     "validation_splits",
 ]

@@ -24,8 +24,8 @@ from synthaug.generators import GENERATORS
 from synthaug.generators.base import sample_uint8
 from synthaug.io import load
 from synthaug.recipe import ARM_DEFAULTS, recipe_of
-from synthaug.recommend.plan import Plan, Rates, check_validation, make_plan, validation_splits
-from synthaug.recommend.race import open_storage, quiet_optuna, rung_results, run_rung, select
+from synthaug.recommend.plan import Plan, Rates, check_validation, make_plan, rescale, validation_splits
+from synthaug.recommend.race import open_storage, quiet_optuna, rung_results, run_rung, select, trial_candidate
 from synthaug.recommend.report import RecommendReport, Rule, summarise, verdict
 from synthaug.seeding import derive_seed, torch_generator
 from synthaug.training import fit
@@ -59,6 +59,7 @@ class GeneratorBanks:
         self.family, self.root, self.seed, self.options, self.per_class = family, root, seed, dict(options), per_class
         self.steps = 0
         self.on_made: Callable[[], None] | None = None
+        self.fresh = 0  # generators trained or banks sampled by this object (their time is not a classifier's)
         self._made: dict[str, SyntheticBank] = {}
 
     def run_dir(self, subset: LabeledImages) -> Path:
@@ -79,9 +80,11 @@ class GeneratorBanks:
             done = marker.is_file() and json.loads(marker.read_text()).get("steps") == self.steps
             if not (done and (run / "generator" / "config.json").is_file()):
                 logger.info("training %s on %d images for %d steps", self.family, len(subset), self.steps)
+                self.fresh += 1
                 self.train(subset, self.steps)
                 marker.write_text(json.dumps({"steps": self.steps}))
             fresh = not (run / "bank" / "manifest.json").is_file()
+            self.fresh += fresh
             self._made[key] = SyntheticBank.generate(load(run / "generator"), path=run / "bank", per_class=self.per_class,
                                                      seed=derive_seed(self.seed, "bank"))  # fmt: skip
             if fresh and self.on_made is not None:
@@ -305,20 +308,27 @@ def recommend(
                 tracker.start_rung(rung, rung_results(study))
                 recipe = TrainingRecipe(**{**training.__dict__, "steps": plan.rung_steps[rung]})
 
-                def evaluate(candidate: str, rung: int = rung, recipe: TrainingRecipe = recipe) -> list[float]:
-                    accuracies = []
+                def evaluate(candidate: str, rung: int = rung, recipe: TrainingRecipe = recipe) -> dict[str, Any]:
+                    accuracies, step_seconds = [], []
                     for split, unit_seed in plan.units[: plan.rung_units[rung]]:
+                        fresh, clock = sum(b.fresh for b in banks.values()), time.perf_counter()
                         result = _one(by_name[candidate], context(split, unit_seed), recipe, parts[split][1], cache, "",
                                       held_out[split])
+                        seconds = time.perf_counter() - clock
+                        if sum(b.fresh for b in banks.values()) == fresh and seconds > plan.run_seconds(rung) / 4:
+                            step_seconds.append(seconds / recipe.steps)  # trained now (not from the cache), no generator
                         accuracies.append(float(result["accuracy"]))
                         tracker.run_done(rung)
-                    return accuracies
+                    return {"accuracies": accuracies, "step_seconds": max(step_seconds) if step_seconds else None}
 
                 results = run_rung(study, current, evaluate, shared=shared, on_result=tracker.result)
                 rungs.append(results)
                 if rung + 1 < plan.rungs:
                     keep = max(2, -(-len(current) // plan.eta))
                     current = select(results, baselines, keep)
+                    if plan.budget > 0:
+                        _replan(plan, base, rung, study, current, tracker, optuna, store, study_name,
+                                families={by_name[c].source.family for c in current if c in synthetic}, classes=data.num_classes)  # fmt: skip
         except KeyboardInterrupt:
             last = [rung_results(study)] if study is not None else []
             partial = [r for r in [*rungs, *last] if any(name in r for name in baselines)]
@@ -341,6 +351,30 @@ def recommend(
     report.recipe = str(recipe_file)
     report.save(out)
     return report
+
+
+def _replan(plan: Plan, base: Any, rung: int, study: Any, survivors: list[str], tracker: _Tracker, optuna: Any, store: Any,
+            study_name: str, *, families: set[str], classes: int) -> None:  # fmt: skip
+    """Sets the steps of the rungs after ``rung`` from the time left and the survivors' measured speed, once:
+    the first process to get here stores them in the study, and every other (or a resumed one) reads them."""
+    key = f"steps after rung {rung + 1}"
+    if key not in base.user_attrs:
+        state = optuna.trial.TrialState.COMPLETE
+        spent = sum(t.user_attrs.get("seconds", 0.0) for r in range(rung + 1)
+                    for t in optuna.load_study(study_name=f"{study_name}:rung-{r + 1}", storage=store).get_trials(states=(state,)))  # fmt: skip
+        measured = [t.user_attrs.get("step_seconds") for t in study.get_trials(states=(state,))
+                    if trial_candidate(t) in survivors]  # fmt: skip
+        measured = [m for m in measured if m]
+        step_seconds = max(measured) if measured else plan.rates.classifier_step
+        splits = {split for split, _ in plan.units}
+        used = {split for split, _ in plan.units[: plan.rung_units[rung]]}
+        steps, cost = rescale(plan, rung, len(survivors), step_seconds, plan.budget - spent, len(splits - used) * len(families),
+                              classes)  # fmt: skip
+        base.set_user_attr(key, {"steps": steps, "estimate": cost, "spent": spent, "step_seconds": step_seconds})
+        logger.info("after rung %d: %.0f s spent, %.3f s a step; steps now %s", rung + 1, spent, step_seconds, steps)
+    stored = base.user_attrs[key]
+    plan.rung_steps = list(stored["steps"])
+    plan.estimate = tracker.done + stored["estimate"]
 
 
 def _report(rungs: list[dict[str, list[float]]], plan: Plan, synthetic: list[str], baselines: list[str], rule: Rule,

@@ -91,6 +91,9 @@ class Plan:
     estimate: float = 0.0
     data: str = ""
     settings: dict[str, Any] = field(default_factory=dict)
+    #: seconds the race may take after calibration (0: the steps were given, and stay)
+    budget: float = 0.0
+    max_steps: int = 3000
 
     @property
     def rungs(self) -> int:
@@ -116,6 +119,31 @@ class Plan:
     def run_seconds(self, rung: int) -> float:
         """One classifier run at ``rung``."""
         return self.rates.classifier_overhead + self.rung_steps[rung] * self.rates.classifier_step
+
+
+def rescale(plan: Plan, rung: int, survivors: int, step_seconds: float, remaining: float, generators_left: int,
+            classes: int) -> tuple[list[int], float]:  # fmt: skip
+    """The rungs after ``rung`` stretched (or shrunk) to fill ``remaining`` seconds, at the survivors' measured
+    ``step_seconds`` (their slowest): ``(every rung's steps, the estimated seconds left)``.
+
+    The first plan prices every run at the costliest candidate's rate; once a rung has run, the
+    survivors' own rates are known, so the last rungs get the steps the budget really allows (at most
+    ``max_steps`` at the last rung, at least :data:`MIN_FIRST_RUNG_STEPS`), keeping the ``eta`` ratios.
+    """
+    later = range(rung + 1, plan.rungs)
+    sizes, n = {}, survivors
+    for r in later:
+        sizes[r] = n
+        n = max(2, math.ceil(n / plan.eta)) + 1  # the best baseline may join the best
+    overhead = sum(sizes[r] * plan.rung_units[r] * plan.rates.classifier_overhead for r in later)
+    per_unit_scale = sum(sizes[r] * plan.rung_units[r] * plan.rung_steps[r] * step_seconds for r in later)
+    available = remaining - generators_left * plan.generator_seconds(classes) - overhead
+    scale = min(plan.max_steps / plan.rung_steps[-1], max(available, 0.0) / max(per_unit_scale, 1e-12))
+    floor = [min(MIN_FIRST_RUNG_STEPS, plan.rung_steps[r]) for r in later]
+    steps = list(plan.rung_steps[: rung + 1]) + [max(low, round(scale * plan.rung_steps[r])) for low, r in zip(floor, later)]
+    cost = overhead + generators_left * plan.generator_seconds(classes)
+    cost += sum(sizes[r] * plan.rung_units[r] * steps[r] * step_seconds for r in later)
+    return steps, cost
 
 
 def rung_sizes(candidates: int, eta: int) -> list[int]:
@@ -160,7 +188,7 @@ def make_plan(
         made.estimate = runs + generators * made.generator_seconds(classes)
         return made
 
-    smallest_final = MIN_FIRST_RUNG_STEPS * eta ** (count - 1)
+    smallest_final = min(MIN_FIRST_RUNG_STEPS * eta ** (count - 1), max_classifier_steps)
     gen_default = max(FAMILY_STEPS.get(f, 3000) for f in families) if families else 0
     gen_min = generator_steps if generator_steps is not None else min(MIN_GENERATOR_STEPS, gen_default)
     cheapest = plan(classifier_steps or smallest_final, gen_min if generators else 0)
@@ -187,4 +215,6 @@ def make_plan(
     fixed, per = plan(0, gen_steps), plan(eta ** (count - 1) * 1000, gen_steps)
     slope = (per.estimate - fixed.estimate) / (eta ** (count - 1) * 1000)
     final = int(min(max_classifier_steps, (budget - fixed.estimate) / max(slope, 1e-12)))
-    return plan(max(final, smallest_final), gen_steps)
+    made = plan(max(final, smallest_final), gen_steps)
+    made.budget, made.max_steps = budget, max_classifier_steps
+    return made

@@ -66,7 +66,8 @@ def open_storage(storage: Any, out: Path) -> tuple[Any, bool]:
     return storage, True
 
 
-def _name(trial: Any) -> str | None:
+def trial_candidate(trial: Any) -> str | None:
+    """The candidate a trial runs (its queued parameter)."""
     fixed = trial.system_attrs.get("fixed_params") or trial.params
     return fixed.get(PARAM)
 
@@ -76,7 +77,7 @@ def rung_results(study: Any) -> dict[str, list[float]]:
     optuna = optuna_module()
     done = {}
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
-        name = _name(trial)
+        name = trial_candidate(trial)
         if name is not None and "accuracies" in trial.user_attrs:
             done[name] = list(trial.user_attrs["accuracies"])
     return done
@@ -85,13 +86,14 @@ def rung_results(study: Any) -> dict[str, list[float]]:
 def run_rung(
     study: Any,
     candidates: Sequence[str],
-    evaluate: Callable[[str], list[float]],
+    evaluate: Callable[[str], dict[str, Any]],
     *,
     shared: bool,
     on_result: Callable[[str, list[float]], None] | None = None,
 ) -> dict[str, list[float]]:
     """Runs the rung's missing candidates (this process's share, with a shared study) and returns every
-    candidate's accuracies once all have finished."""
+    candidate's accuracies once all have finished. ``evaluate(name)`` returns the trial's user attributes,
+    ``"accuracies"`` (one per unit) among them."""
     optuna = optuna_module()
     state = optuna.trial.TrialState
     distribution = {PARAM: optuna.distributions.CategoricalDistribution(list(candidates))}
@@ -106,7 +108,7 @@ def run_rung(
                 if trial.state == state.RUNNING:
                     study._storage.set_trial_state_values(trial._trial_id, state=state.FAIL)
             trials = [t for t in trials if t.state == state.WAITING]
-        pending = {_name(t) for t in trials}
+        pending = {trial_candidate(t) for t in trials}
         for name in missing:
             if name not in pending:
                 study.enqueue_trial({PARAM: name})
@@ -121,12 +123,14 @@ def run_rung(
             continue
         started = time.perf_counter()
         try:
-            accuracies = evaluate(name)
+            attrs = evaluate(name)  # {"accuracies": one per unit, ...}: all kept with the trial
         except BaseException:
             study.tell(trial, state=state.FAIL)
             raise
-        trial.set_user_attr("accuracies", accuracies)
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)
         trial.set_user_attr("seconds", time.perf_counter() - started)
+        accuracies = attrs["accuracies"]
         study.tell(trial, sum(accuracies) / len(accuracies))
         if on_result is not None:
             on_result(name, accuracies)
