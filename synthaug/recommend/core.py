@@ -216,6 +216,7 @@ def recommend(
         bases: the baselines (``"classic"``, ``"TA"``, ``"RA"``) that synthetic samples are added to.
         rule: a synthetic recipe wins when its gain's whole 95% interval is above 0 (``"interval"``) or its mean is (``"mean"``).
         classifier_steps, generator_steps: fixed step counts (the last rung's and the generators'), instead of the budget's.
+        max_classifier_steps: the most the budget gives the last rung (the yardstick's length by default).
         generator_options: each family's hyper-parameters, e.g. ``{"ddpm": {"base_channels": 32}}``.
         bank_per_class: synthetic samples per class in each bank (default: 16 per training image of the largest
             class, between 100 and 1,000).
