@@ -152,3 +152,26 @@ def test_train_classifier_reads_shape_and_classes_from_the_dataset(digits, digit
         train_classifier(pairs, steps=1)
     with pytest.raises(TypeError, match=r"cannot read num_classes from a list: pass num_classes="):
         train_classifier(pairs, image_shape=(1, 8, 8), steps=1)
+
+
+def test_the_troubleshooting_page_quotes_these_messages(digits, digits_bank, tmp_path):
+    from pathlib import Path
+
+    pytest.importorskip("albumentations")
+    from synthaug.integrations.albumentations import SyntheticReplaceImage
+
+    page = (Path(__file__).parents[1] / "docs" / "troubleshooting.md").read_text()
+    calls = [
+        lambda: digits.split("train"),
+        lambda: from_arrays(to_signed_unit(digits.images[:20]), digits.labels[:20]),
+        lambda: train_classifier([(digits.images[0], 0)]),
+        lambda: SyntheticReplaceImage(digits_bank.select([0])),
+        lambda: synthaug.fit(digits, "vae", out=tmp_path, enable_progress_bar=False, progress_bar=False),
+    ]
+    for call in calls:
+        with pytest.raises(Exception) as error:
+            call()
+        assert f"`{type(error.value).__name__}: {error.value}`" in page, str(error.value)
+    with pytest.warns(FutureWarning) as warned:
+        SyntheticFlagDict(is_synthetic=True)["synthetic"]
+    assert f"`FutureWarning: {warned[0].message}`" in page

@@ -112,7 +112,8 @@ def from_arrays(
 
     Args:
         images: ``(N, H, W)``, ``(N, C, H, W)`` or ``(N, H, W, C)`` with ``C`` in ``{1, 3}``; ``uint8``
-            (or any integer type) in ``[0, 255]``, or floats in ``[0, 1]``.
+            (or any integer type) in ``[0, 255]``, or floats in ``[0, 1]`` (stored as ``uint8``; a
+            generator's ``[-1, 1]`` samples convert with ``signed_to_unit``).
         labels: ``N`` integer class indices, or ``N`` class names (strings).
         class_names: one per class; defaults to ``"0"``, ``"1"``, ... up to the largest label, or to the
             sorted distinct names when the labels are names.

@@ -180,6 +180,9 @@ class ConditionalGenerator(nn.Module, ABC):
     ) -> torch.Tensor:
         """Images of the given classes, as floats in ``[-1, 1]`` of shape ``(len(labels), *image_shape)``.
 
+        ``[-1, 1]`` is the model space; :func:`sample_uint8` gives stored ``uint8`` images, and
+        ``synthaug.data.signed_to_unit`` converts to ``[0, 1]`` floats (docs/design.md, "Conventions").
+
         ``options`` are the family's sampling options (:meth:`sample_defaults` lists them), e.g. a
         diffusion model's ``steps`` and ``guidance``; ``generator`` is the ``torch.Generator`` every
         random draw comes from, or a list of them, one per label (each sample then depends on its
@@ -299,7 +302,7 @@ def sample_uint8(
     batch_size: int = 256,
     **options: Any,
 ) -> torch.Tensor:
-    """``uint8`` samples ``(len(labels), C, H, W)`` on the CPU, drawn ``batch_size`` labels at a time
+    """``uint8`` samples ``(len(labels), C, H, W)`` in ``[0, 255]`` on the CPU (as ``LabeledImages`` stores them), drawn ``batch_size`` labels at a time
     from one ``generator`` (or a list, one per label: see :func:`randn`); ``options`` go to
     ``model.sample`` (e.g. ``steps=20, guidance=1.5``).
 

@@ -127,3 +127,17 @@ def test_callback_adds_weights_and_soft_targets_to_dict_batches(black_digits, di
     assert torch.equal(batch["weight"], torch.where(batch["is_synthetic"], 0.5, 1.0))
     assert torch.allclose(batch["target"].sum(1), torch.ones(20)) and (batch["target"][batch["is_synthetic"]] < 1).all()
     assert torch.equal(batch["synthetic"], batch["is_synthetic"])  # the user's dict keeps the deprecated key until 0.3
+
+
+def test_mixin_dict_batches_carry_is_synthetic_and_the_old_key_warns(black_digits, digits_bank, tmp_path):
+    seen = []
+
+    class Recorder(MixedClassifier):
+        def training_step(self, batch, batch_idx):
+            with pytest.warns(FutureWarning, match="'synthetic' key is deprecated"):
+                seen.append((batch["is_synthetic"].clone(), batch["synthetic"].clone(), "synthetic" in batch))
+            return super().training_step(batch, batch_idx)
+
+    _trainer(tmp_path, max_steps=1).fit(Recorder(digits_bank, ratio=0.25, mode="append"), _loader(black_digits, _as_dict))
+    flags, old, stored = seen[0]
+    assert flags.tolist() == [False] * 16 + [True] * 4 and torch.equal(old, flags) and not stored
