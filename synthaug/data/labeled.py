@@ -144,9 +144,10 @@ class LabeledImages(Dataset):
         ``load_digits(split="train")``, ``load_fashion_mnist(split="test")``.
         """
         if isinstance(per_class, str):
+            fashion = f" or load_fashion_mnist(split={per_class!r})" if per_class in ("train", "test") else ""
             raise TypeError(
                 f"split() takes a number of images per class, got {per_class!r}; a dataset's {per_class!r} split comes "
-                f"from its loader: load_digits(split={per_class!r}) or load_fashion_mnist(split={per_class!r})"
+                f"from its loader: load_digits(split={per_class!r}){fashion}"
             )
         keep = self._stratified(per_class, seed)
         left = torch.bincount(self.labels[~keep], minlength=self.num_classes)
