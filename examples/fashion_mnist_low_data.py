@@ -42,10 +42,12 @@ import argparse
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file, save_file
 
 import synthaug
 from synthaug.bank import SyntheticBank
-from synthaug.classifier import CLASSIFIERS, DEFAULT_STEPS
+from synthaug.classic import Transformed, classic_augmentation
+from synthaug.classifier import CLASSIFIERS, DEFAULT_STEPS, make_classifier, train_classifier
 from synthaug.data import LabeledImages, load_fashion_mnist
 from synthaug.evaluation import (
     Arm,
@@ -58,6 +60,7 @@ from synthaug.evaluation import (
     technique_arms,
 )
 from synthaug.evaluation.arms import POLICY_NAMES
+from synthaug.policies import AugmentPolicy
 
 FAMILY_STEPS = {"vae": 2000, "ddpm": 3000, "gan": 6000, "ar": 3000}
 
@@ -68,6 +71,24 @@ def trained_bank(family: str, subset: LabeledImages, run: Path, steps: int, per_
         last = run / "checkpoints" / "last.ckpt"
         synthaug.fit(subset, family, out=run, seed=0, max_steps=steps, ckpt_path="last" if last.exists() else None)
     return SyntheticBank.generate(synthaug.load(run / "generator"), path=run / "bank", per_class=per_class, seed=1)
+
+
+def feedback_bank(subset: LabeledImages, run: Path, per_class: int, scale: float, seed: int, steps: int) -> SyntheticBank:
+    """A bank of the generator in ``run`` sampled with classifier feedback (Askari-Hemmat et al. 2023): a
+    yardstick CNN trained on ``subset`` (flips, shifts and TrivialAugment; cached) steers each sample towards
+    where it is unsure."""
+    path = run / "feedback-classifier.safetensors"
+    model = make_classifier("cnn", subset.image_shape, subset.num_classes)
+    if path.is_file():
+        model.load_state_dict(load_file(path))
+    else:
+        augmented = Transformed(subset, classic_augmentation(subset.image_shape, seed=seed))
+        model = train_classifier(augmented, model=model, steps=steps, seed=seed, policy=AugmentPolicy("trivial", seed=seed),
+                                 image_shape=subset.image_shape, num_classes=subset.num_classes)  # fmt: skip
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, path)
+    options = {"feedback": model.eval(), "feedback_scale": scale}
+    return SyntheticBank.generate(synthaug.load(run / "generator"), path=run / f"bank-feedback-{scale:g}", per_class=per_class,
+                                  seed=1, sample_options=options)  # fmt: skip
 
 
 def arms(banks: dict[str, dict], best: str, finetune_steps: int) -> list[Arm]:
@@ -83,6 +104,8 @@ def strong_arms(banks: dict[str, dict], best: str, bases: list[str]) -> list[Arm
     names = {arm.name for arm in out}
     for base in bases:
         out += [arm for arm in synthetic_arms(best, banks[best], policy_arm(base)) if arm.name not in names]
+        if f"{best} feedback" in banks:
+            out += synthetic_arms(f"{best} feedback", banks[f"{best} feedback"], policy_arm(base), controls=False)
     return out
 
 
@@ -131,9 +154,9 @@ def controls_table(report: DownstreamReport, best: str, baselines: set[str] | No
     for row in report.summary:
         arm = row["arm"]
         technique = arm.rsplit(" ", 1)[-1]
-        control = arm.replace(f" + {best} ", " + real copies ")
         if f" + {best} " not in arm or technique not in ("teacher", "mixup", "cutmix"):
             continue
+        control = f"{arm[: arm.index(f' + {best} ')]} + real copies {technique}"  # "... + ddpm feedback mixup" too
         if (row["size"], row["classifier"], control) in present:
             delta = report.compare(arm, control, size=row["size"], classifier=row["classifier"])["accuracy"]
             lines.append(f"| {row['size']} | {row['classifier']} | {arm} | {control} | {_interval(delta)} |")
@@ -177,6 +200,8 @@ def main() -> None:
     parser.add_argument("--bases", nargs="+", default=None, choices=list(POLICY_NAMES),
                         help="run against the strong baselines: the real-only grid, and the first family's samples "
                              "appended / mixup / CutMix on each of these base policies (instead of the turn-2 arms)")
+    parser.add_argument("--feedback", type=float, default=None, metavar="SCALE",
+                        help="with --bases: also a bank of the first family sampled with classifier feedback at this scale")
     args, steps, (k, n) = parse_study_arguments(parser, out="runs/fashion-mnist-low-data")
 
     train, test = load_fashion_mnist(split="train"), load_fashion_mnist(split="test")
@@ -189,6 +214,9 @@ def main() -> None:
             continue
         family_steps = steps.get(f"{family}@{size}", steps[family])
         banks[family][(size, seed)] = trained_bank(family, train.subset(size, seed=seed), run, family_steps, args.bank_per_class)
+        if args.feedback and family == args.families[0]:
+            banks.setdefault(f"{family} feedback", {})[(size, seed)] = feedback_bank(
+                train.subset(size, seed=seed), run, args.bank_per_class, args.feedback, seed, args.classifier_steps)
     if args.stage == "generators":
         return
 

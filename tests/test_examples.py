@@ -72,3 +72,16 @@ def test_fashion_mnist_long_tailed_study(fashion_root, tmp_path):
     report = json.loads((tmp_path / "lt" / "downstream.json").read_text())
     counts = {tuple(r["counts"]) for r in report["runs"] if r["seed"] == 0}
     assert len(counts) == 1 and sorted(next(iter(counts)), reverse=True)[0] == 12 and min(next(iter(counts))) == 3
+
+
+def test_fashion_mnist_low_data_study_against_the_strong_baselines(fashion_root, tmp_path):
+    pytest.importorskip("kornia")
+    argv = [sys.executable, str(EXAMPLES / "fashion_mnist_low_data.py"), "--sizes", "2", "--families", "vae", "--seeds", "0", "1",
+            "--steps", "vae=5", "--bank-per-class", "10", "--classifiers", "cnn", "--full-sizes", "2", "--classifier-steps", "4",
+            "--out", str(tmp_path / "study"), "--cache", str(tmp_path / "cache"), "--bases", "TA"]  # fmt: skip
+    run = subprocess.run(argv, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    for arm in ("real + classic + RA + real copies cutmix", "real + classic + TA + vae", "real + classic + TA + vae mixup"):
+        assert f"| 2 | {arm} |" in run.stdout, arm
+    assert "| 2 | cnn | real + classic + TA + vae cutmix | real + classic + TA + real copies cutmix |" in run.stdout
+    assert "strongest baseline" in run.stdout
