@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     loader = DataLoader(augmented, batch_size=args.loader_batch, sampler=augmented.sampler(seed=0), num_workers=args.workers,
                         multiprocessing_context=context)  # fmt: skip
     start, items = time.perf_counter(), 0
-    for batch, (images, targets) in enumerate(loader):
+    for batch, (_images, targets) in enumerate(loader):
         items += len(targets)
         if batch + 1 >= args.loader_batches:
             break

@@ -38,11 +38,15 @@ class CorruptSaveError(ValueError):
 def atomic_write(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file and a rename: readers see all or nothing."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:  # nothing half-written left behind, whatever stopped us
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _serialize(generator: ConditionalGenerator) -> bytes:

@@ -27,7 +27,6 @@ import hashlib
 import json
 import math
 import os
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +37,7 @@ import torch
 from synthaug.bank import SyntheticBank
 from synthaug.classic import classic_augmentation
 from synthaug.data.labeled import LabeledImages
+from synthaug.io import atomic_write
 from synthaug.policies import POLICIES, AugmentPolicy
 from synthaug.seeding import derive_seed
 
@@ -181,15 +181,7 @@ class Recipe:
         """Writes ``path`` atomically; returns it."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(self.to_dict(path.parent), indent=2) + "\n"
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(handle, "w") as file:
-                file.write(text)
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        atomic_write(path, (json.dumps(self.to_dict(path.parent), indent=2) + "\n").encode())
         return path
 
 

@@ -41,8 +41,8 @@ def run(tmp_path_factory):
 
 @pytest.mark.parametrize("argv", [["--help"], ["--version"], ["sample", "--help"], ["benchmark", "--help"], ["fit", "--help"]])
 def test_help_imports_no_lightning(argv):
-    code = ("import sys\nfrom synthaug.cli import main\ntry:\n    main(%r)\nexcept SystemExit:\n    pass\n"
-            "print(sorted(m for m in ('torch', 'lightning') if m in sys.modules))") % argv  # fmt: skip
+    code = (f"import sys\nfrom synthaug.cli import main\ntry:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in ('torch', 'lightning') if m in sys.modules))")  # fmt: skip
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     loaded = done.stdout.strip().splitlines()[-1]
     assert done.returncode == 0, done.stderr

@@ -21,8 +21,8 @@ from synthaug.recommend import (
     default_candidates,
     make_plan,
     recipe_training,
-    rescale,
     recommend,
+    rescale,
     validation_splits,
 )
 from synthaug.transforms import SyntheticMix

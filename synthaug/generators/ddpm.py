@@ -26,9 +26,9 @@ from torch import Tensor, nn
 
 from synthaug.generators.base import ConditionalGenerator, GeneratorConfig, Randomness, randn, register, update_ema
 from synthaug.generators.diffusion import SOLVERS, ConditionalUNet, NoiseSchedule, Solver
-from synthaug.generators.diffusion.feedback import FEEDBACK_DEFAULTS, FeedbackGuidance, feedback_record
 from synthaug.generators.diffusion.augment import AUGMENT_DIM, augment, check_augmentations
 from synthaug.generators.diffusion.edm import TIME_SCALE, EDMPreconditioning, check_edm, karras_sigmas, training_sigmas
+from synthaug.generators.diffusion.feedback import FEEDBACK_DEFAULTS, FeedbackGuidance, feedback_record
 from synthaug.generators.diffusion.solvers import DDIMSolver
 from synthaug.generators.diffusion.solvers.edm import EDM_SOLVERS, solve_edm
 

@@ -25,7 +25,7 @@ from synthaug.generators.base import sample_uint8
 from synthaug.io import load
 from synthaug.recipe import ARM_DEFAULTS, recipe_of
 from synthaug.recommend.plan import Plan, Rates, check_validation, make_plan, rescale, validation_splits
-from synthaug.recommend.race import open_storage, quiet_optuna, rung_results, run_rung, select, trial_candidate
+from synthaug.recommend.race import open_storage, quiet_optuna, run_rung, rung_results, select, trial_candidate
 from synthaug.recommend.report import RecommendReport, Rule, summarise, verdict
 from synthaug.seeding import derive_seed, torch_generator
 from synthaug.training import fit
