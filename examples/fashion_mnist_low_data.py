@@ -229,7 +229,7 @@ def main() -> None:
         core = {"real", "real + classic", f"real + classic + {best}", f"real + classic + {best} teacher",
                 "real + classic + real copies teacher", f"real + classic + {best} then real"}  # fmt: skip
     if args.partial_arms:
-        unknown = set(args.partial_arms) - {arm.name for arm in every}
+        unknown = set(args.partial_arms) - {arm.name for arm in every} - {"real"}  # downstream always adds real only
         if unknown:
             parser.error(f"--partial-arms: unknown {sorted(unknown)}; the arms are {[arm.name for arm in every]}")
         core = set(args.partial_arms)
