@@ -169,7 +169,7 @@ def test_sampler_shards_evenly_and_resumes():
 
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
-    [({"max_steps": 0}, ValueError, "must be >= 1"), ({"max_epochs": 0}, ValueError, "must be >= 1"),
+    [({"max_steps": 0}, ValueError, "must be a whole number >= 1"), ({"max_epochs": 0}, ValueError, "must be a whole number >= 1"),
      ({"family": "gann"}, ValueError, "known families"), ({"latent": 3}, TypeError, "valid options")],
 )  # fmt: skip
 def test_fit_rejects_bad_arguments(small, tmp_path, kwargs, error, match):
