@@ -59,7 +59,8 @@ def main() -> None:
         for size in args.sizes:
             report = downstream(train, test, arms=grid, sizes=[size], classifiers=(classifier,), steps=args.steps, **common)
             runs += report.runs
-            best = winner(report, size, classifier, grid)
+            # compared with real + classic in the follow-up studies, which hold no other base arm
+            best = dataclasses.replace(winner(report, size, classifier, grid), against="real + classic")
             lines.append(f"{size}/class {classifier}: strongest real-only arm: {best.name}")
             extra = [Arm("real + classic", classic=True), best]
             if args.label_smoothing:
