@@ -16,7 +16,7 @@ TINY_VAE = ["--set", "latent_dim=8", "--set", "base_channels=8", "--set", "max_c
 TINY_GAN = ["--set", "latent_dim=8", "--set", "generator_channels=8", "--set", "discriminator_channels=8",
             "--set", "max_channels=16"]  # fmt: skip
 #: the commands whose options this file checks
-COMMANDS = ("demo", "fit", "sample", "compress", "evaluate", "benchmark")
+COMMANDS = ("demo", "fit", "sample", "compress", "evaluate", "benchmark", "recommend")
 #: what Lightning prints when nobody quiets it
 BANNERS = ("GPU available", "TPU available", "💡", "LeafSpec", "litlogger", "litmodels")
 

@@ -36,11 +36,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("data", metavar="DATA", help="digits | fashion-mnist | PATH of an image folder (one sub-folder per class)")
     p.add_argument("--budget", type=budget, required=True, metavar="DURATION",
                    help="wall time for everything, generators included: 60m, 1.5h, 90s")
-    p.add_argument("--per-class", type=positive_int, help="use a stratified subset of K images per class of DATA")
+    p.add_argument("--per-class", type=positive_int, help="use a stratified subset of K images per class of DATA (default: every image)")
     p.add_argument("--subset-seed", type=non_negative_int, default=0, help="seed of that subset")
     p.add_argument("--root", help="folder with the Fashion-MNIST IDX files (default: Debian's location)")
-    p.add_argument("--resize", type=positive_int, help="resize image-folder images to SIZE x SIZE")
-    p.add_argument("--validation", metavar="FOLDER", help="score on this image folder instead of validation folds of DATA")
+    p.add_argument("--resize", type=positive_int, help="resize image-folder images to SIZE x SIZE (default: as they are)")
+    p.add_argument("--validation", metavar="FOLDER", help="score on this image folder instead of validation folds of DATA (default: folds)")
     p.add_argument("--classifier", default="cnn", choices=("cnn", "resnet"), help="the yardstick network")
     p.add_argument("--families", nargs="+", default=["ddpm"], metavar="FAMILY", help="generator families to race")
     p.add_argument("--splits", type=positive_int, default=3, help="validation folds")
@@ -55,7 +55,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="a generator hyper-parameter, e.g. --set ddpm.base_channels=32 (repeatable)")
     p.add_argument("--no-hflip", dest="hflip", action="store_false",
                    help="no horizontal flips in the classic augmentation (implied for digits)")
-    p.add_argument("--seed", type=non_negative_int, default=0)
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the folds, generators and classifiers")
     p.add_argument("--out", default="synthaug-recommend", help="the study's folder (resumable)")
     p.add_argument("--storage", metavar="URL",
                    help="an Optuna storage several processes share: sqlite:///study.db, postgresql://..., redis://... or a "
