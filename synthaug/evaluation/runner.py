@@ -154,10 +154,10 @@ class _SampleAugment:
     augmentation image by image, then its policy on the batch."""
 
     def __init__(self, arm: Arm, recipe: Recipe, context: _Context) -> None:
-        options = {"seed": context.seed, **recipe.classic_options}
-        shape = context.subset.image_shape
-        self.classic = classic_augmentation(shape, **{**options, "seed": derive_seed(options["seed"], "samples")}) if arm.classic else None
-        self.policy = AugmentPolicy(arm.policy, seed=derive_seed(context.seed, "samples")) if arm.policy else None
+        seed = derive_seed(context.seed, "samples")  # a stream of their own, apart from the real images'
+        options = {**recipe.classic_options, "seed": seed}
+        self.classic = classic_augmentation(context.subset.image_shape, **options) if arm.classic else None
+        self.policy = arm_policy(arm, seed)
 
     def __call__(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         if self.classic is not None:
