@@ -9,7 +9,9 @@ same subset as the low-data study's and the baselines study's), on which :func:`
 runs with ``--budget`` minutes (validation folds of the subset only; the test set is never seen).
 Then the recommended recipe and the race's best baseline are trained on the whole subset with the
 yardstick recipe (``--classifier-steps``, the studies' length, so runs the studies cached are reused)
-and tested on the 10,000 test images. Reported per seed:
+and tested on the 10,000 test images. Each seed's result is kept (``row.json`` in its folder), so seeds
+may run in separate processes into one ``--out`` and a last call with all of them prints the table.
+Reported per seed:
 
 * the recommendation, its validation gain [95% interval] and the race's wall time (goal: <= 60 min);
 * its test accuracy, the best baseline's, and the test gain (the honest-no goal at 600 per class:
@@ -71,6 +73,8 @@ def main() -> None:
     parser.add_argument("--rule", choices=["interval", "mean"], default="interval")
     parser.add_argument("--splits", type=int, default=3, help="validation folds (each trains its own generator)")
     parser.add_argument("--eta", type=int, default=3, help="successive halving keeps 1/eta a rung")
+    parser.add_argument("--min-rung-share", type=float, default=None,
+                        help="the shortest rung's share of the last rung's steps (default: the library's, 1/3)")
     parser.add_argument("--bases", nargs="+", default=["classic", "TA"], help="baselines synthetic samples are added to")
     parser.add_argument("--classifier-steps", type=int, default=DEFAULT_STEPS, help="steps of the test-set runs")
     parser.add_argument("--tables", nargs="*", default=["runs/fashion-mnist-low-data/downstream.json", "runs/baselines/downstream.json"])
@@ -86,11 +90,15 @@ def main() -> None:
     rows = []
     for size in sizes:
         for seed in args.seeds:
+            folder = out / f"size-{size}" / f"seed-{seed}"
+            if (folder / "row.json").is_file():  # done before (another process may run other seeds into the same --out)
+                rows.append(json.loads((folder / "row.json").read_text()))
+                continue
             subset = train.subset(size, seed=seed)
             started = time.perf_counter()
+            extra = {} if args.min_rung_share is None else {"min_rung_share": args.min_rung_share}
             report = synthaug.recommend(subset, budget_minutes=args.budget, families=args.families, seed=seed, rule=args.rule,
-                                        splits=args.splits, eta=args.eta, bases=args.bases,
-                                        out=out / f"size-{size}" / f"seed-{seed}")  # fmt: skip
+                                        splits=args.splits, eta=args.eta, bases=args.bases, out=folder, **extra)  # fmt: skip
             minutes = (time.perf_counter() - started) / 60
             recipe = load_recipe(report.recipe)
             chosen = recipe_arm(recipe, f"recommended: {recipe.name}")
@@ -109,6 +117,7 @@ def main() -> None:
                    "best_in_tables": best[0] if best else None, "best_test": best[1] if best else None}  # fmt: skip
             row["test_gain"] = 100 * (row["test"] - row["baseline_test"])
             row["regret"] = 100 * (max(row["best_test"], row["test"]) - row["test"]) if best else None
+            (folder / "row.json").write_text(json.dumps(row, indent=2, default=str))
             rows.append(row)
             print(f"size {size} seed {seed}: {report.verdict} ({minutes:.1f} min); test {100 * row['test']:.2f}% vs "
                   f"baseline {100 * row['baseline_test']:.2f}% ({row['test_gain']:+.2f}); regret "

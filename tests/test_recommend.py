@@ -20,6 +20,7 @@ from synthaug.recommend import (
     Rates,
     default_candidates,
     make_plan,
+    new_units,
     recipe_training,
     recommend,
     rescale,
@@ -82,7 +83,17 @@ def test_the_plan_fits_the_budget_or_names_the_minimum():
     names, synthetic, units = [f"c{i}" for i in range(9)], ["c7", "c8"], [(0, 0), (1, 0), (2, 0)]
     plan = make_plan(names, synthetic, units, families=["ddpm"], classes=10, rates=rates, budget=3600, eta=3, bank_per_class=100)
     assert plan.rung_units == [1, 2, 3] and len(plan.rung_steps) == 3 and plan.rung_steps[-1] <= 3000
-    assert plan.rung_steps[0] * 9 == pytest.approx(plan.rung_steps[-1], abs=9) and plan.estimate <= 3600
+    # the first rung is no shorter than a third of the last (strong augmentation ranks low in short runs), and
+    # the second, with the same steps, reuses the first's run and adds a fold: priced once, so the budget is filled
+    assert plan.rung_steps[0] == plan.rung_steps[1] == round(plan.rung_steps[-1] / 3) and plan.estimate <= 3600
+    assert new_units(plan, 1) == 1 and new_units(plan, 2) == 3
+    tight = make_plan(names, synthetic, units, families=["ddpm"], classes=10, rates=rates, budget=600, eta=3, bank_per_class=100)
+    assert tight.rung_steps[-1] < 3000 and 0.99 * 600 < tight.estimate <= 600  # the reuse is priced: the budget is filled
+    ninth = make_plan(names, synthetic, units, families=["ddpm"], classes=10, rates=rates, budget=600, eta=3,
+                      bank_per_class=100, min_rung_share=1 / 9)  # fmt: skip
+    assert ninth.rung_steps[0] * 9 == pytest.approx(ninth.rung_steps[-1], abs=9) and ninth.rung_steps[-1] > tight.rung_steps[-1]
+    with pytest.raises(ValueError, match=r"min_rung_share must be in \(0, 1\]"):
+        make_plan(names, synthetic, units, families=["ddpm"], classes=10, rates=rates, budget=3600, min_rung_share=0)
     assert 100 <= plan.generator_steps <= 3000
     assert Plan.from_dict(json.loads(json.dumps(plan.to_dict()))) == plan
     with pytest.raises(ValueError, match=r"a budget of 0\.10 min is too small .* needs about [0-9.]+ min"):
@@ -92,7 +103,7 @@ def test_the_plan_fits_the_budget_or_names_the_minimum():
 def test_after_a_rung_the_rest_is_fitted_to_the_time_left():
     rates = Rates(classifier_overhead=0.5, classifier_step=0.05)
     names, units = [f"c{i}" for i in range(9)], [(0, 0), (1, 0), (2, 0)]
-    plan = make_plan(names, [], units, families=[], classes=10, rates=rates, budget=600, eta=3)
+    plan = make_plan(names, [], units, families=[], classes=10, rates=rates, budget=600, eta=3, min_rung_share=1 / 9)
     assert plan.budget == 600 and plan.rung_steps[-1] < 3000
     faster, cost = rescale(plan, 0, 4, 0.01, remaining=500, generators_left=0, classes=10)  # survivors 5x faster
     assert faster[0] == plan.rung_steps[0] and faster[-1] > plan.rung_steps[-1] and cost <= 500
@@ -100,6 +111,11 @@ def test_after_a_rung_the_rest_is_fitted_to_the_time_left():
     assert rescale(plan, 0, 4, 0.01, remaining=1e9, generators_left=0, classes=10)[0][-1] == 3000  # at most max_steps
     behind, _ = rescale(plan, 0, 4, 0.05, remaining=1, generators_left=0, classes=10)
     assert behind[1:] == [20, 20]  # out of time: the fewest steps a rung takes
+    # the default floor: the second rung keeps the first's steps (its runs come from the cache) and only the last stretches
+    tied = make_plan(names, [], units, families=[], classes=10, rates=rates, budget=600, eta=3)
+    stretched, cost = rescale(tied, 0, 4, 0.01, remaining=500, generators_left=0, classes=10)
+    assert stretched[:2] == tied.rung_steps[:2] and stretched[2] > tied.rung_steps[2] and cost <= 500
+    assert cost == pytest.approx(4 * 1 * (0.5 + tied.rung_steps[1] * 0.01) + 3 * 3 * (0.5 + stretched[2] * 0.01), rel=0.02)
 
 
 def test_a_budget_too_small_for_one_candidate_is_one_line(small, tmp_path, capsys):

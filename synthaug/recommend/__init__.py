@@ -13,11 +13,12 @@ Example:
 """
 
 from synthaug.recommend.core import GeneratorBanks, Progress, default_candidates, recommend
-from synthaug.recommend.plan import Plan, Rates, make_plan, rescale, validation_splits
+from synthaug.recommend.plan import MIN_RUNG_SHARE, Plan, Rates, make_plan, new_units, rescale, validation_splits
 from synthaug.recommend.report import RecommendReport
 from synthaug.recommend.use import recipe_training
 
 __all__ = [
+    "MIN_RUNG_SHARE",
     "GeneratorBanks",
     "Plan",
     "Progress",
@@ -25,6 +26,7 @@ __all__ = [
     "RecommendReport",
     "default_candidates",
     "make_plan",
+    "new_units",
     "recipe_training",
     "recommend",
     "rescale",

@@ -24,7 +24,7 @@ from synthaug.generators import GENERATORS
 from synthaug.generators.base import sample_uint8
 from synthaug.io import load
 from synthaug.recipe import ARM_DEFAULTS, recipe_of
-from synthaug.recommend.plan import Plan, Rates, check_validation, make_plan, rescale, validation_splits
+from synthaug.recommend.plan import MIN_RUNG_SHARE, Plan, Rates, check_validation, make_plan, rescale, validation_splits
 from synthaug.recommend.race import open_storage, quiet_optuna, run_rung, rung_results, select, trial_candidate
 from synthaug.recommend.report import RecommendReport, Rule, summarise, verdict
 from synthaug.seeding import derive_seed, torch_generator
@@ -183,6 +183,7 @@ def recommend(
     candidates: Sequence[Arm] | None = None,
     bases: Sequence[str] = ("classic", "TA"),
     eta: int = 3,
+    min_rung_share: float = MIN_RUNG_SHARE,
     rule: Rule = "interval",
     classifier_steps: int | None = None,
     max_classifier_steps: int = DEFAULT_STEPS,
@@ -214,6 +215,8 @@ def recommend(
             file that several processes share; every process runs the same call (default: a journal in ``out``).
         candidates: :class:`~synthaug.evaluation.Arm` s to race instead of the default grid.
         bases: the baselines (``"classic"``, ``"TA"``, ``"RA"``) that synthetic samples are added to.
+        min_rung_share: the shortest rung's share of the last rung's steps (strong augmentation ranks low in
+            short runs, so the first rung is not shorter than a third by default; see :data:`MIN_RUNG_SHARE`).
         rule: a synthetic recipe wins when its gain's whole 95% interval is above 0 (``"interval"``) or its mean is (``"mean"``).
         classifier_steps, generator_steps: fixed step counts (the last rung's and the generators'), instead of the budget's.
         max_classifier_steps: the most the budget gives the last rung (the yardstick's length by default).
@@ -266,7 +269,7 @@ def recommend(
     fingerprint = _sha(data) + (_sha(validation) if validation is not None else f"-{len(parts)}")
     settings = {"classifier": name, "batch_size": batch_size, "seed": seed, "repeats": repeats, "families": list(families),
                 "generator_options": {k: dict(v) for k, v in (generator_options or {}).items()},
-                "classic_options": dict(classic_options or {}), "bank_per_class": bank_per_class, "eta": eta,
+                "classic_options": dict(classic_options or {}), "bank_per_class": bank_per_class, "eta": eta, "min_rung_share": min_rung_share,
                 "classifier_steps": classifier_steps, "max_classifier_steps": max_classifier_steps,
                 "generator_steps": generator_steps}  # fmt: skip
     cache = _Cache(out / "runs")
@@ -290,7 +293,7 @@ def recommend(
             plan = make_plan([a.name for a in arms], synthetic, units, families=list(banks), classes=data.num_classes,
                              rates=rates, budget=budget, eta=eta, classifier_steps=classifier_steps,
                              max_classifier_steps=max_classifier_steps, generator_steps=generator_steps,
-                             bank_per_class=bank_per_class)  # fmt: skip
+                             bank_per_class=bank_per_class, min_rung_share=min_rung_share)  # fmt: skip
             plan.data, plan.settings = fingerprint, json.loads(json.dumps(settings))
             base.set_user_attr("plan", plan.to_dict())
         logger.info("plan: %s", plan.to_dict())

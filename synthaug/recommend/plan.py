@@ -23,6 +23,12 @@ MIN_GENERATOR_STEPS = 100
 MIN_FIRST_RUNG_STEPS = 20
 #: share of the budget the generators may take when their steps are not given
 GENERATOR_SHARE = 0.5
+#: the shortest rung trains at least this share of the last rung's steps. Strong augmentation
+#: (TrivialAugment, RandAugment) and mixing learn slower than flips and shifts, so at a ninth of the
+#: final length they rank below recipes that beat them at the full length, and a short first rung
+#: prunes them for the wrong reason. Rungs with the same steps as the rung before reuse its runs
+#: (the same units, from the cache) and only add units: their resource is more folds, not more steps.
+MIN_RUNG_SHARE = 1 / 3
 
 
 def validation_splits(data: LabeledImages, splits: int, *, seed: int = 0) -> list[tuple[LabeledImages, LabeledImages]]:
@@ -121,6 +127,13 @@ class Plan:
         return self.rates.classifier_overhead + self.rung_steps[rung] * self.rates.classifier_step
 
 
+def new_units(plan: Plan, rung: int) -> int:
+    """The units ``rung`` trains anew: a rung with the previous rung's steps finds that rung's units in the cache."""
+    if rung and plan.rung_steps[rung] == plan.rung_steps[rung - 1]:
+        return plan.rung_units[rung] - plan.rung_units[rung - 1]
+    return plan.rung_units[rung]
+
+
 def rescale(plan: Plan, rung: int, survivors: int, step_seconds: float, remaining: float, generators_left: int,
             classes: int) -> tuple[list[int], float]:  # fmt: skip
     """The rungs after ``rung`` stretched (or shrunk) to fill ``remaining`` seconds, at the survivors' measured
@@ -129,20 +142,25 @@ def rescale(plan: Plan, rung: int, survivors: int, step_seconds: float, remainin
     The first plan prices every run at the costliest candidate's rate; once a rung has run, the
     survivors' own rates are known, so the last rungs get the steps the budget really allows (at most
     ``max_steps`` at the last rung, at least :data:`MIN_FIRST_RUNG_STEPS`), keeping the ``eta`` ratios.
+    A rung planned with the steps of the rung just run keeps them, so that it reuses that rung's runs.
     """
     later = range(rung + 1, plan.rungs)
     sizes, n = {}, survivors
     for r in later:
         sizes[r] = n
         n = max(2, math.ceil(n / plan.eta)) + 1  # the best baseline may join the best
-    overhead = sum(sizes[r] * plan.rung_units[r] * plan.rates.classifier_overhead for r in later)
-    per_unit_scale = sum(sizes[r] * plan.rung_units[r] * plan.rung_steps[r] * step_seconds for r in later)
-    available = remaining - generators_left * plan.generator_seconds(classes) - overhead
+    tied = {r for r in later if all(plan.rung_steps[q] == plan.rung_steps[rung] for q in range(rung, r + 1))}
+    overhead = sum(sizes[r] * new_units(plan, r) * plan.rates.classifier_overhead for r in later)
+    kept = sum(sizes[r] * new_units(plan, r) * plan.rung_steps[r] * step_seconds for r in tied)
+    per_unit_scale = sum(sizes[r] * plan.rung_units[r] * plan.rung_steps[r] * step_seconds for r in later if r not in tied)
+    available = remaining - generators_left * plan.generator_seconds(classes) - overhead - kept
     scale = min(plan.max_steps / plan.rung_steps[-1], max(available, 0.0) / max(per_unit_scale, 1e-12))
-    floor = [min(MIN_FIRST_RUNG_STEPS, plan.rung_steps[r]) for r in later]
-    steps = list(plan.rung_steps[: rung + 1]) + [max(low, round(scale * plan.rung_steps[r])) for low, r in zip(floor, later)]
-    cost = overhead + generators_left * plan.generator_seconds(classes)
-    cost += sum(sizes[r] * plan.rung_units[r] * steps[r] * step_seconds for r in later)
+    steps = list(plan.rung_steps)
+    for r in later:
+        if r not in tied:
+            steps[r] = max(min(MIN_FIRST_RUNG_STEPS, plan.rung_steps[r]), round(scale * plan.rung_steps[r]))
+    cost = overhead + generators_left * plan.generator_seconds(classes) + kept
+    cost += sum(sizes[r] * plan.rung_units[r] * steps[r] * step_seconds for r in later if r not in tied)
     return steps, cost
 
 
@@ -168,12 +186,16 @@ def make_plan(
     max_classifier_steps: int = 3000,
     generator_steps: int | None = None,
     bank_per_class: int = 1000,
+    min_rung_share: float = MIN_RUNG_SHARE,
 ) -> Plan:
     """The largest race that fits ``budget`` seconds (or the given step counts, checked against it).
 
-    Rung ``r`` of ``R`` trains ``steps / eta ** (R - 1 - r)`` steps on the first units (one at the first
-    rung, all at the last); each rung keeps the best ``1/eta`` of its candidates and the best baseline.
+    Rung ``r`` of ``R`` trains ``steps / eta ** (R - 1 - r)`` steps, but at least ``min_rung_share *
+    steps`` (:data:`MIN_RUNG_SHARE`), on the first units (one at the first rung, all at the last); each
+    rung keeps the best ``1/eta`` of its candidates and the best baseline.
     """
+    if not 0 < min_rung_share <= 1:
+        raise ValueError(f"min_rung_share must be in (0, 1] (a share of the last rung's steps), got {min_rung_share}")
     sizes = rung_sizes(len(candidates), eta)
     count = len(sizes)
     rung_units = [max(1, math.ceil(len(units) * (r + 1) / count)) for r in range(count)]
@@ -181,10 +203,10 @@ def make_plan(
     generators = splits_used * len(families) if synthetic else 0
 
     def plan(final_steps: int, gen_steps: int) -> Plan:
-        steps = [max(1, round(final_steps / eta ** (count - 1 - r))) for r in range(count)]
+        steps = [max(1, round(final_steps / eta ** (count - 1 - r)), round(min_rung_share * final_steps)) for r in range(count)]
         made = Plan(list(candidates), list(synthetic), list(units), steps, rung_units, eta, list(families), gen_steps,
                     bank_per_class, rates)  # fmt: skip
-        runs = sum((n + 1 if r else n) * rung_units[r] * made.run_seconds(r) for r, n in enumerate(sizes))
+        runs = sum((n + 1 if r else n) * new_units(made, r) * made.run_seconds(r) for r, n in enumerate(sizes))
         made.estimate = runs + generators * made.generator_seconds(classes)
         return made
 
@@ -212,9 +234,11 @@ def make_plan(
     if classifier_steps is not None:
         return plan(classifier_steps, gen_steps)
     # the classifiers' cost is linear in the final rung's steps: take the most that fits what is left
-    fixed, per = plan(0, gen_steps), plan(eta ** (count - 1) * 1000, gen_steps)
-    slope = (per.estimate - fixed.estimate) / (eta ** (count - 1) * 1000)
-    final = int(min(max_classifier_steps, (budget - fixed.estimate) / max(slope, 1e-12)))
+    # (measured at two lengths, so that the shares' rounding and the reused runs price alike)
+    unit = eta ** (count - 1) * 1000
+    one, two = plan(unit, gen_steps), plan(2 * unit, gen_steps)
+    slope = (two.estimate - one.estimate) / unit
+    final = int(min(max_classifier_steps, (budget - (one.estimate - slope * unit)) / max(slope, 1e-12)))
     made = plan(max(final, smallest_final), gen_steps)
     made.budget, made.max_steps = budget, max_classifier_steps
     return made
