@@ -48,6 +48,7 @@ from synthaug.evaluation.report import feature_metrics
 from synthaug.generators.base import sample_uint8
 from synthaug.metrics.features import domain_classifier
 from synthaug.seeding import torch_generator
+from synthaug.training import stale_options
 from synthaug.visualize import class_grid, save_image_grid
 
 SWEEP = [("dpm++2m", 10), ("dpm++2m", 20), ("dpm++2m", 50), ("dpm++2m", 250), ("ddim", 10), ("ddim", 20)]
@@ -90,7 +91,13 @@ def train(family: str, options: dict, data: LabeledImages, run: Path, args, max_
         return {"steps": int(checkpoint["global_step"]), "seconds": float(seconds), "budget_minutes": args.budget_minutes,
                 "threads": torch.get_num_threads(), "options": options}  # fmt: skip
 
-    return cached(run / "train.json", compute)
+    result = cached(run / "train.json", compute)
+    stale = stale_options(synthaug.load(run / "generator"), family, **options) if (run / "generator").is_dir() else {}
+    if stale:  # cached under this spec's name before a default changed
+        changes = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in stale.items())
+        raise SystemExit(f"{run} holds a {family} trained with other options ({changes}): name the spec's options "
+                         f"(e.g. NAME={family}:{next(iter(stale))}=...), give another --out, or delete the folder")  # fmt: skip
+    return result
 
 
 def compressed(method: str, teacher_run: Path, data: LabeledImages, run: Path, args) -> dict:

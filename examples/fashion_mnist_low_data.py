@@ -61,6 +61,7 @@ from synthaug.evaluation import (
 )
 from synthaug.evaluation.arms import POLICY_NAMES
 from synthaug.policies import AugmentPolicy
+from synthaug.training import stale_options
 
 FAMILY_STEPS = {"vae": 2000, "ddpm": 3000, "gan": 6000, "ar": 3000}
 
@@ -70,7 +71,13 @@ def trained_bank(family: str, subset: LabeledImages, run: Path, steps: int, per_
     if not (run / "generator" / "config.json").is_file():
         last = run / "checkpoints" / "last.ckpt"
         synthaug.fit(subset, family, out=run, seed=0, max_steps=steps, ckpt_path="last" if last.exists() else None)
-    return SyntheticBank.generate(synthaug.load(run / "generator"), path=run / "bank", per_class=per_class, seed=1)
+    generator = synthaug.load(run / "generator")
+    stale = stale_options(generator, family)
+    if stale:  # a default changed since this run was cached: do not mix two generators into one study
+        changes = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in stale.items())
+        raise SystemExit(f"{run} holds a {family} trained with other options than today's defaults ({changes}): "
+                         "give another --out for a new study, or delete that folder to retrain it")  # fmt: skip
+    return SyntheticBank.generate(generator, path=run / "bank", per_class=per_class, seed=1)
 
 
 def feedback_bank(subset: LabeledImages, run: Path, per_class: int, scale: float, seed: int, steps: int) -> SyntheticBank:

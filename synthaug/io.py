@@ -212,7 +212,7 @@ def load(path: str | os.PathLike, *, map_location: str | torch.device = "cpu") -
     except SafetensorError as err:
         raise CorruptSaveError(f"{weights_file} is not a valid safetensors file: {err}") from err
     try:
-        config = cls.config_class.from_dict(meta["config"])
+        config = cls.config_class.from_saved(meta["config"])
         generator = cls(config, meta["class_names"])
     except (TypeError, ValueError) as err:
         raise CorruptSaveError(f"{path / CONFIG_NAME} describes an invalid {meta['family']} generator: {err}") from err

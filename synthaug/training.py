@@ -208,11 +208,23 @@ class GeneratorModule(L.LightningModule):
         self._noise_state = checkpoint.get("synthaug_noise_rng")
 
 
+def stale_options(generator: ConditionalGenerator, family: str, **options: Any) -> dict[str, tuple[Any, Any]]:
+    """Where a trained ``generator`` differs from what ``fit(data, family, **options)`` trains today:
+    ``{option: (trained, today)}``, empty when it matches. A study that reuses a cached generator checks this,
+    so that a changed default (the ddpm's ``parameterization``, say) is not mixed into its old runs unseen."""
+    config = generator.config
+    wanted = get_family(family).config_class.from_dict(
+        {"num_classes": config.num_classes, "image_shape": config.image_shape, **options}
+    ).to_dict()  # fmt: skip
+    have = config.to_dict()
+    return {k: (have.get(k), wanted.get(k)) for k in sorted(set(have) | set(wanted)) if have.get(k) != wanted.get(k)}
+
+
 def _with_defaults(family: str | None, config: dict[str, Any]) -> dict[str, Any]:
-    """A checkpoint's config with the options added since it was written at their defaults (which reproduce
-    the training it did), so that it resumes; as saved if it does not make a valid config."""
+    """A checkpoint's config with the options added since it was written at the values it trained with
+    (:meth:`GeneratorConfig.from_saved`), so that it resumes; as saved if it does not make a valid config."""
     try:
-        return get_family(str(family)).config_class.from_dict(dict(config)).to_dict()
+        return get_family(str(family)).config_class.from_saved(dict(config)).to_dict()
     except (TypeError, ValueError):
         return config
 

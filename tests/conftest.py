@@ -9,6 +9,8 @@ from synthaug.data import FASHION_MNIST_ROOT, load_digits
 TINY_VAE = {"latent_dim": 8, "base_channels": 8, "max_channels": 16, "embed_dim": 4}
 #: Tiny hyper-parameters per registered family, for tests parametrized over GENERATORS.
 TINY_DDPM = {"base_channels": 8, "channel_mults": (1, 2), "timesteps": 50, "steps": 4, "dropout": 0.0}
+#: the ddpm as it was before EDM became the default (v-prediction on a cosine schedule)
+TINY_VP = {**TINY_DDPM, "parameterization": "vp"}
 TINY_GAN = {"latent_dim": 8, "generator_channels": 8, "discriminator_channels": 8, "max_channels": 16}
 TINY_AR = {"channels": 8, "layers": 2, "head_hidden": 8}
 TINY = {"vae": TINY_VAE, "ddpm": TINY_DDPM, "gan": TINY_GAN, "ar": TINY_AR}

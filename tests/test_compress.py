@@ -8,7 +8,8 @@ from synthaug.compress import compress, distill, parameters, prune_weights, prun
 from synthaug.generators import create
 from tests.conftest import QUIET, TINY
 
-TINY_DDPM = {**TINY["ddpm"], "base_channels": 16}
+#: the v-prediction ddpm (its distillation spaces steps by log-SNR); the EDM default's compression is in test_ddpm_edm
+TINY_DDPM = {**TINY["ddpm"], "base_channels": 16, "parameterization": "vp"}
 
 
 @pytest.fixture(scope="module")

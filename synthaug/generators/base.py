@@ -42,6 +42,16 @@ class GeneratorConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    #: options whose default changed, at the value a config saved before the option existed trained with
+    saved_defaults: ClassVar[dict[str, Any]] = {}
+
+    @classmethod
+    def from_saved(cls, values: dict[str, Any]) -> GeneratorConfig:
+        """The config a save (``config.json``, a checkpoint) describes. An option it lacks was added after it
+        was written: :attr:`saved_defaults` where that option's default changed since (what the save trained
+        with), else today's default."""
+        return cls.from_dict({**cls.saved_defaults, **values})
+
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> GeneratorConfig:
         """The config from a dict (JSON, the CLI's ``--set``), each value checked against its field's type."""

@@ -269,6 +269,8 @@ def recommend(
     fingerprint = _sha(data) + (_sha(validation) if validation is not None else f"-{len(parts)}")
     settings = {"classifier": name, "batch_size": batch_size, "seed": seed, "repeats": repeats, "families": list(families),
                 "generator_options": {k: dict(v) for k, v in (generator_options or {}).items()},
+                # today's defaults too: a study resumed after a default changed would mix two kinds of generator
+                "generator_defaults": {f: GENERATORS[f].config_class.options() for f in families},
                 "classic_options": dict(classic_options or {}), "bank_per_class": bank_per_class, "eta": eta, "min_rung_share": min_rung_share,
                 "classifier_steps": classifier_steps, "max_classifier_steps": max_classifier_steps,
                 "generator_steps": generator_steps}  # fmt: skip

@@ -7,7 +7,7 @@ import synthaug
 from synthaug.generators import create
 from synthaug.generators.diffusion import SOLVERS, NoiseSchedule
 from synthaug.generators.diffusion.solvers import DDIMSolver
-from tests.conftest import QUIET, TINY_DDPM
+from tests.conftest import QUIET, TINY_VP
 
 
 def _gaussian_run(sampler, schedule, steps, std, generator):
@@ -59,7 +59,7 @@ def test_ddim_is_deterministic_and_eta_adds_noise():
 
 
 def test_guidance_runs_both_passes_as_one_batch():
-    ddpm = create("ddpm", num_classes=3, image_shape=(1, 8, 8), **TINY_DDPM)
+    ddpm = create("ddpm", num_classes=3, image_shape=(1, 8, 8), **TINY_VP)
     batches = []
     ddpm.ema.register_forward_hook(lambda module, args, out: batches.append(args[0].shape[0]))
     ddpm.sample([0, 1, 2], steps=4, guidance=3.0)
@@ -71,17 +71,17 @@ def test_guidance_runs_both_passes_as_one_batch():
 
 @pytest.mark.parametrize("sampler", sorted(SOLVERS))
 def test_every_sampler_through_the_model(sampler):
-    ddpm = create("ddpm", num_classes=3, image_shape=(3, 16, 16), **TINY_DDPM)
+    ddpm = create("ddpm", num_classes=3, image_shape=(3, 16, 16), **TINY_VP)
     a = ddpm.sample([0, 2], sampler=sampler, steps=5, generator=torch.Generator().manual_seed(0))
     b = ddpm.sample([0, 2], sampler=sampler, steps=5, generator=torch.Generator().manual_seed(0))
     assert a.shape == (2, 3, 16, 16) and torch.equal(a, b) and a.abs().max() <= 1
 
 
 def test_training_updates_the_ema_weights(digits, tmp_path):
-    gen = synthaug.fit(digits.subset(5, seed=0), "ddpm", out=tmp_path, max_steps=3, batch_size=25, **QUIET, **TINY_DDPM)
+    gen = synthaug.fit(digits.subset(5, seed=0), "ddpm", out=tmp_path, max_steps=3, batch_size=25, **QUIET, **TINY_VP)
     with torch.random.fork_rng():
         torch.manual_seed(0)  # fit initialises from seed 0 the same way
-        initial = create("ddpm", num_classes=10, image_shape=(1, 8, 8), class_names=list("0123456789"), **TINY_DDPM)
+        initial = create("ddpm", num_classes=10, image_shape=(1, 8, 8), class_names=list("0123456789"), **TINY_VP)
     assert torch.equal(initial.unet.stem.weight, initial.ema.stem.weight)
     assert not torch.equal(gen.ema.stem.weight, initial.ema.stem.weight), "the EMA must follow training"
     assert not torch.equal(gen.ema.stem.weight, gen.unet.stem.weight), "and lag behind the live weights"
@@ -96,7 +96,7 @@ def test_training_updates_the_ema_weights(digits, tmp_path):
      ({"eta": -0.5}, "eta must be >= 0")],
 )  # fmt: skip
 def test_bad_sampling_options(kwargs, match):
-    ddpm = create("ddpm", num_classes=3, image_shape=(1, 8, 8), **TINY_DDPM)
+    ddpm = create("ddpm", num_classes=3, image_shape=(1, 8, 8), **TINY_VP)
     with pytest.raises(ValueError, match=match):
         ddpm.sample([0], **kwargs)
 

@@ -1,6 +1,7 @@
 """EDM (preconditioning, noise distribution, samplers), augmentation-conditioned training and the size ladder of the ddpm."""
 
 import glob
+import json
 import math
 
 import pytest
@@ -12,7 +13,7 @@ from synthaug.generators.ddpm import SIZES, ConditionalDDPM
 from synthaug.generators.diffusion.augment import AUGMENT_DIM, TRANSLATE_MAX, augment
 from synthaug.generators.diffusion.edm import EDMPreconditioning, karras_sigmas
 from synthaug.generators.diffusion.solvers.edm import EDM_SOLVERS, solve_edm
-from tests.conftest import QUIET, TINY_DDPM
+from tests.conftest import QUIET, TINY_DDPM, TINY_VP
 
 EDM = {**TINY_DDPM, "parameterization": "edm"}
 
@@ -174,14 +175,14 @@ def test_the_ema_resumes_exactly(edm_runs):
 
 
 def test_a_checkpoint_of_one_parameterization_is_not_resumed_as_another(small, tmp_path):
-    opts = {"max_steps": 2, "batch_size": 25, **QUIET, **TINY_DDPM}
-    synthaug.fit(small, "ddpm", out=tmp_path, parameterization="edm", **opts)
+    opts = {"max_steps": 2, "batch_size": 25, **QUIET, **TINY_VP}
+    synthaug.fit(small, "ddpm", out=tmp_path, **{**opts, "parameterization": "edm"})
     with pytest.raises(ValueError, match=r"parameterization: 'edm' -> 'vp'.*resume with the options it was trained with"):
         synthaug.fit(small, "ddpm", out=tmp_path, ckpt_path="last", **{**opts, "max_steps": 4})
 
 
 def test_a_checkpoint_from_before_the_new_options_still_resumes(small, tmp_path):
-    opts = {"batch_size": 25, **QUIET, **TINY_DDPM}
+    opts = {"batch_size": 25, **QUIET, **TINY_VP}
     synthaug.fit(small, "ddpm", out=tmp_path / "a", max_steps=2, **opts)
     checkpoint = torch.load(tmp_path / "a" / "checkpoints" / "last.ckpt", weights_only=True)
     new = ("size", "parameterization", "sigma_data", "p_mean", "p_std", "sigma_min", "sigma_max", "rho", "churn",
@@ -191,6 +192,25 @@ def test_a_checkpoint_from_before_the_new_options_still_resumes(small, tmp_path)
     torch.save(checkpoint, tmp_path / "old.ckpt")
     resumed = synthaug.fit(small, "ddpm", out=tmp_path / "b", max_steps=3, ckpt_path=tmp_path / "old.ckpt", **opts)
     assert resumed.config.parameterization == "vp"
+
+
+def test_edm_is_the_default_and_a_save_from_before_loads_as_the_vp_it_trained(small, tmp_path):
+    from synthaug.training import stale_options
+
+    assert create("ddpm", num_classes=3, image_shape=(1, 8, 8), **TINY_DDPM).config.parameterization == "edm"
+    vp = synthaug.fit(small, "ddpm", out=tmp_path, max_steps=2, batch_size=25, **QUIET, **TINY_VP)
+    config = tmp_path / "generator" / "config.json"
+    meta = json.loads(config.read_text())
+    for key in ("parameterization", "sigma_data", "p_mean", "p_std", "sigma_min", "sigma_max", "rho", "churn"):
+        del meta["config"][key]  # as synthaug 0.2 wrote it, before EDM existed
+    config.write_text(json.dumps(meta))
+    loaded = synthaug.load(tmp_path / "generator")
+    assert loaded.config.parameterization == "vp"
+    draw = lambda g: g.sample([0, 1, 2], generator=torch.Generator().manual_seed(3))  # noqa: E731
+    assert torch.equal(draw(loaded), draw(vp))  # read as EDM, the same weights would draw other images
+    # a study that reuses a cached generator sees that today's default would train another one
+    assert stale_options(loaded, "ddpm", **TINY_DDPM) == {"parameterization": ("vp", "edm")}
+    assert stale_options(loaded, "ddpm", **TINY_VP) == {}
 
 
 def test_compressing_an_edm_generator_keeps_it_edm(small, tmp_path):
@@ -295,7 +315,7 @@ def _pre_option_loss(self, images, labels, *, generator=None):
 
 
 def test_augment_p_zero_trains_bit_identically_to_no_augmentation(small, tmp_path, monkeypatch):
-    opts = {"max_steps": 3, "batch_size": 25, **QUIET, **TINY_DDPM}
+    opts = {"max_steps": 3, "batch_size": 25, **QUIET, **TINY_VP}
     with_option = synthaug.fit(small, "ddpm", out=tmp_path / "a", augment_p=0.0, **opts)
     assert with_option.unet.augment_embed is None
     monkeypatch.setattr(ConditionalDDPM, "loss", _pre_option_loss)
@@ -329,7 +349,7 @@ def test_the_size_ladder():
      ({"augment_p": float("nan")}, r"augment_p must lie in \[0, 1\)"),
      ({"parameterization": "ve"}, r"parameterization must be one of \['vp', 'edm'\], got 've'"),
      ({"size": "huge"}, r"size must be one of \['small', 'base', 'large'\], got 'huge'"),
-     ({"sampler": "heun"}, r"unknown sampler 'heun'; known samplers: \['ddim', 'ddpm', 'dpm\+\+2m'\] \(heun needs parameterization 'edm'\)"),
+     ({"sampler": "heun", "parameterization": "vp"}, r"unknown sampler 'heun'; known samplers: \['ddim', 'ddpm', 'dpm\+\+2m'\] \(heun needs parameterization 'edm'\)"),
      ({"sampler": "euler", "parameterization": "edm"}, r"unknown sampler 'euler'; known samplers: \['ddim', 'ddpm', 'dpm\+\+2m', 'heun'\]"),
      ({"augment_p": 0.1, "augmentations": ("xflip", "cutout")}, r"unknown augmentation\(s\) \['cutout'\]; choose from \['xflip', "),
      ({"parameterization": "edm", "spacing": "logsnr"}, r"spacing='logsnr' applies to parameterization 'vp'"),
@@ -361,6 +381,6 @@ def test_bad_edm_sample_options():
         ddpm.sample([0], sampler="euler")
     with pytest.raises(ValueError, match=r"churn must be >= 0"):
         ddpm.sample([0], sampler="heun", churn=-1.0)
-    vp = create("ddpm", num_classes=3, image_shape=(1, 8, 8), **TINY_DDPM)
+    vp = create("ddpm", num_classes=3, image_shape=(1, 8, 8), **TINY_VP)
     with pytest.raises(ValueError, match=r"has no option\(s\) \['churn'\]"):
         vp.sample([0], churn=1.0)
