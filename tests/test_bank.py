@@ -182,10 +182,10 @@ def test_sample_options_reach_the_samples_and_the_manifest(tmp_path, digits):
     default = SyntheticBank.generate(model, path=tmp_path / "a", per_class=2)
     guided = SyntheticBank.generate(model, path=tmp_path / "b", per_class=2, sample_options={"steps": 3, "guidance": 1.5})
     manifest = json.loads((guided.path / "manifest.json").read_text())
-    assert manifest["sample_options"] == {"steps": 3, "guidance": 1.5, "sampler": "dpm++2m", "eta": 0.0}
+    assert manifest["sample_options"] == {"steps": 3, "guidance": 1.5, "sampler": "dpm++2m", "eta": 0.0, "churn": 0.0}  # EDM's
     assert json.loads((default.path / "manifest.json").read_text())["sample_options"]["steps"] == TINY["ddpm"]["steps"]
     assert not torch.equal(default.images(range(20)), guided.images(range(20)))
-    with pytest.raises(ValueError, match=r"no option\(s\) \['temperature'\]; its options are: eta, feedback, feedback_criterion, feedback_scale, guidance, sampler, steps"):
+    with pytest.raises(ValueError, match=r"no option\(s\) \['temperature'\]; its options are: churn, eta, feedback, feedback_criterion, feedback_scale, guidance, sampler, steps"):
         SyntheticBank.generate(model, path=tmp_path / "c", per_class=2, sample_options={"temperature": 0.5})
     with pytest.raises(BankError, match="sample_options differ"):
         SyntheticBank.generate(model, path=guided.path, per_class=2, sample_options={"steps": 4, "guidance": 1.5})

@@ -89,9 +89,14 @@ def test_the_plan_fits_the_budget_or_names_the_minimum():
     assert new_units(plan, 1) == 1 and new_units(plan, 2) == 3
     tight = make_plan(names, synthetic, units, families=["ddpm"], classes=10, rates=rates, budget=600, eta=3, bank_per_class=100)
     assert tight.rung_steps[-1] < 3000 and 0.99 * 600 < tight.estimate <= 600  # the reuse is priced: the budget is filled
+    # the first rungs take a third of the yardstick's 3,000 steps while the budget allows, not a third of a
+    # last rung the first (pessimistic) rates shortened; below that, a third of the last rung
+    assert tight.rung_steps[:2] == [1000, 1000]
+    short = make_plan(names, synthetic, units, families=["ddpm"], classes=10, rates=rates, budget=300, eta=3, bank_per_class=100)
+    assert short.rung_steps[0] == short.rung_steps[1] == round(short.rung_steps[-1] / 3) < 1000 and short.estimate <= 300
     ninth = make_plan(names, synthetic, units, families=["ddpm"], classes=10, rates=rates, budget=600, eta=3,
                       bank_per_class=100, min_rung_share=1 / 9)  # fmt: skip
-    assert ninth.rung_steps[0] * 9 == pytest.approx(ninth.rung_steps[-1], abs=9) and ninth.rung_steps[-1] > tight.rung_steps[-1]
+    assert ninth.rung_steps[0] == 333 < tight.rung_steps[0] and ninth.rung_steps[-1] > tight.rung_steps[-1]  # shorter first, longer last
     with pytest.raises(ValueError, match=r"min_rung_share must be in \(0, 1\]"):
         make_plan(names, synthetic, units, families=["ddpm"], classes=10, rates=rates, budget=3600, min_rung_share=0)
     assert 100 <= plan.generator_steps <= 3000
@@ -103,8 +108,9 @@ def test_the_plan_fits_the_budget_or_names_the_minimum():
 def test_after_a_rung_the_rest_is_fitted_to_the_time_left():
     rates = Rates(classifier_overhead=0.5, classifier_step=0.05)
     names, units = [f"c{i}" for i in range(9)], [(0, 0), (1, 0), (2, 0)]
-    plan = make_plan(names, [], units, families=[], classes=10, rates=rates, budget=600, eta=3, min_rung_share=1 / 9)
-    assert plan.budget == 600 and plan.rung_steps[-1] < 3000
+    plan = make_plan(names, [], units, families=[], classes=10, rates=rates, budget=600, eta=3, classifier_steps=900,
+                     min_rung_share=1 / 9)  # fmt: skip
+    assert plan.rung_steps == [100, 300, 900]
     faster, cost = rescale(plan, 0, 4, 0.01, remaining=500, generators_left=0, classes=10)  # survivors 5x faster
     assert faster[0] == plan.rung_steps[0] and faster[-1] > plan.rung_steps[-1] and cost <= 500
     assert faster[2] == pytest.approx(3 * faster[1], abs=3)  # the eta ratio stays

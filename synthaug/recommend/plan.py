@@ -190,9 +190,10 @@ def make_plan(
 ) -> Plan:
     """The largest race that fits ``budget`` seconds (or the given step counts, checked against it).
 
-    Rung ``r`` of ``R`` trains ``steps / eta ** (R - 1 - r)`` steps, but at least ``min_rung_share *
-    steps`` (:data:`MIN_RUNG_SHARE`), on the first units (one at the first rung, all at the last); each
-    rung keeps the best ``1/eta`` of its candidates and the best baseline.
+    Rung ``r`` of ``R`` trains ``steps / eta ** (R - 1 - r)`` steps, but at least ``min_rung_share``
+    (:data:`MIN_RUNG_SHARE`) of ``max_classifier_steps`` when the budget allows, else of ``steps``, on the
+    first units (one at the first rung, all at the last); each rung keeps the best ``1/eta`` of its
+    candidates and the best baseline.
     """
     if not 0 < min_rung_share <= 1:
         raise ValueError(f"min_rung_share must be in (0, 1] (a share of the last rung's steps), got {min_rung_share}")
@@ -202,8 +203,9 @@ def make_plan(
     splits_used = len({split for split, _ in units})
     generators = splits_used * len(families) if synthetic else 0
 
-    def plan(final_steps: int, gen_steps: int) -> Plan:
-        steps = [max(1, round(final_steps / eta ** (count - 1 - r)), round(min_rung_share * final_steps)) for r in range(count)]
+    def plan(final_steps: int, gen_steps: int, floor: int | None = None) -> Plan:
+        floor = min(final_steps, round(min_rung_share * final_steps) if floor is None else floor)
+        steps = [max(1, round(final_steps / eta ** (count - 1 - r)), floor) for r in range(count)]
         made = Plan(list(candidates), list(synthetic), list(units), steps, rung_units, eta, list(families), gen_steps,
                     bank_per_class, rates)  # fmt: skip
         runs = sum((n + 1 if r else n) * new_units(made, r) * made.run_seconds(r) for r, n in enumerate(sizes))
@@ -240,5 +242,15 @@ def make_plan(
     slope = (two.estimate - one.estimate) / unit
     final = int(min(max_classifier_steps, (budget - (one.estimate - slope * unit)) / max(slope, 1e-12)))
     made = plan(max(final, smallest_final), gen_steps)
+    floor = round(min_rung_share * max_classifier_steps)
+    if made.rung_steps[0] < floor and plan(floor, gen_steps, floor).estimate <= budget:
+        # The first rungs decide which recipes survive: when the budget allows, they train a share of the full
+        # length (the yardstick's), not of this plan's last rung, which the first, pessimistic, rates shorten
+        # (the last rung is stretched after the first rung, at the survivors' measured speed).
+        low, high = floor, max_classifier_steps
+        while low < high:
+            middle = (low + high + 1) // 2
+            low, high = (middle, high) if plan(middle, gen_steps, floor).estimate <= budget else (low, middle - 1)
+        made = plan(low, gen_steps, floor)
     made.budget, made.max_steps = budget, max_classifier_steps
     return made
