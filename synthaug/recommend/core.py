@@ -215,8 +215,8 @@ def recommend(
             file that several processes share; every process runs the same call (default: a journal in ``out``).
         candidates: :class:`~synthaug.evaluation.Arm` s to race instead of the default grid.
         bases: the baselines (``"classic"``, ``"TA"``, ``"RA"``) that synthetic samples are added to.
-        min_rung_share: the shortest rung's share of the last rung's steps (strong augmentation ranks low in
-            short runs, so the first rung is not shorter than a third by default; see :data:`MIN_RUNG_SHARE`).
+        min_rung_share: the first rungs' share of ``max_classifier_steps`` when the budget allows, else of the
+            last rung's steps (strong augmentation ranks low in short runs; see :data:`MIN_RUNG_SHARE`).
         rule: a synthetic recipe wins when its gain's whole 95% interval is above 0 (``"interval"``) or its mean is (``"mean"``).
         classifier_steps, generator_steps: fixed step counts (the last rung's and the generators'), instead of the budget's.
         max_classifier_steps: the most the budget gives the last rung (the yardstick's length by default).
@@ -271,7 +271,8 @@ def recommend(
                 "generator_options": {k: dict(v) for k, v in (generator_options or {}).items()},
                 # today's defaults too: a study resumed after a default changed would mix two kinds of generator
                 "generator_defaults": {f: GENERATORS[f].config_class.options() for f in families},
-                "classic_options": dict(classic_options or {}), "bank_per_class": bank_per_class, "eta": eta, "min_rung_share": min_rung_share,
+                "classic_options": dict(classic_options or {}), "bank_per_class": bank_per_class, "eta": eta,
+                "min_rung_share": min_rung_share,
                 "classifier_steps": classifier_steps, "max_classifier_steps": max_classifier_steps,
                 "generator_steps": generator_steps}  # fmt: skip
     cache = _Cache(out / "runs")

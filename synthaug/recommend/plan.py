@@ -23,7 +23,8 @@ MIN_GENERATOR_STEPS = 100
 MIN_FIRST_RUNG_STEPS = 20
 #: share of the budget the generators may take when their steps are not given
 GENERATOR_SHARE = 0.5
-#: the shortest rung trains at least this share of the last rung's steps. Strong augmentation
+#: the first rungs train at least this share of the full length (``max_classifier_steps``) when the budget
+#: allows, else of the last rung's steps. Strong augmentation
 #: (TrivialAugment, RandAugment) and mixing learn slower than flips and shifts, so at a ninth of the
 #: final length they rank below recipes that beat them at the full length, and a short first rung
 #: prunes them for the wrong reason. Rungs with the same steps as the rung before reuse its runs
@@ -196,7 +197,7 @@ def make_plan(
     candidates and the best baseline.
     """
     if not 0 < min_rung_share <= 1:
-        raise ValueError(f"min_rung_share must be in (0, 1] (a share of the last rung's steps), got {min_rung_share}")
+        raise ValueError(f"min_rung_share must be in (0, 1] (a share of the full length), got {min_rung_share}")
     sizes = rung_sizes(len(candidates), eta)
     count = len(sizes)
     rung_units = [max(1, math.ceil(len(units) * (r + 1) / count)) for r in range(count)]
