@@ -196,9 +196,9 @@ def test_a_ddpm_bank_with_sampling_options_from_the_cli(tmp_path, capsys):
     assert main(["sample", str(tmp_path / "run" / "generator"), "--per-class", "3", "--bank", str(tmp_path / "bank"),
                  "--set-sample", "steps=3", "guidance=1.5"]) == 0  # fmt: skip
     manifest = json.loads((tmp_path / "bank" / "manifest.json").read_text())
-    assert manifest["sample_options"] == {"steps": 3, "guidance": 1.5, "sampler": "dpm++2m", "eta": 0.0}
+    assert manifest["sample_options"] == {"steps": 3, "guidance": 1.5, "sampler": "dpm++2m", "eta": 0.0, "churn": 0.0}  # EDM's
     assert main(["sample", str(tmp_path / "run" / "generator"), "--png", str(tmp_path / "g.png"), "--set-sample", "temp=1"]) == 2
-    assert "its options are: eta, feedback, feedback_criterion, feedback_scale, guidance, sampler, steps" in capsys.readouterr().err
+    assert "its options are: churn, eta, feedback, feedback_criterion, feedback_scale, guidance, sampler, steps" in capsys.readouterr().err
     # a feedback classifier is an object: the command line cannot give one, and says so in one line
     assert main(["sample", str(tmp_path / "run" / "generator"), "--png", str(tmp_path / "g.png"),
                  "--set-sample", "feedback=runs/classifier"]) == 2  # fmt: skip
