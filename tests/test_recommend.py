@@ -122,6 +122,13 @@ def test_after_a_rung_the_rest_is_fitted_to_the_time_left():
     stretched, cost = rescale(tied, 0, 4, 0.01, remaining=500, generators_left=0, classes=10)
     assert stretched[:2] == tied.rung_steps[:2] and stretched[2] > tied.rung_steps[2] and cost <= 500
     assert cost == pytest.approx(4 * 1 * (0.5 + tied.rung_steps[1] * 0.01) + 3 * 3 * (0.5 + stretched[2] * 0.01), rel=0.02)
+    # a plan at the floor everywhere (slow first rates) still stretches its last rung once the budget shows room
+    flat = make_plan(names, [], units, families=[], classes=10, rates=rates, budget=900, eta=3, classifier_steps=900,
+                     min_rung_share=1)  # fmt: skip
+    assert flat.rung_steps == [900, 900, 900]
+    for rung in (0, 1):
+        later, _ = rescale(flat, rung, 4, 0.01, remaining=400, generators_left=0, classes=10)
+        assert later[rung + 1 : -1] == flat.rung_steps[rung + 1 : -1] and later[-1] > 900
 
 
 def test_a_budget_too_small_for_one_candidate_is_one_line(small, tmp_path, capsys):

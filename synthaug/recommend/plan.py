@@ -143,14 +143,17 @@ def rescale(plan: Plan, rung: int, survivors: int, step_seconds: float, remainin
     The first plan prices every run at the costliest candidate's rate; once a rung has run, the
     survivors' own rates are known, so the last rungs get the steps the budget really allows (at most
     ``max_steps`` at the last rung, at least :data:`MIN_FIRST_RUNG_STEPS`), keeping the ``eta`` ratios.
-    A rung planned with the steps of the rung just run keeps them, so that it reuses that rung's runs.
+    A rung before the last planned with the steps of the rung just run keeps them, so that it reuses that
+    rung's runs.
     """
     later = range(rung + 1, plan.rungs)
     sizes, n = {}, survivors
     for r in later:
         sizes[r] = n
         n = max(2, math.ceil(n / plan.eta)) + 1  # the best baseline may join the best
-    tied = {r for r in later if all(plan.rung_steps[q] == plan.rung_steps[rung] for q in range(rung, r + 1))}
+    # the last rung always stretches: it decides, and a plan whose rungs all sit at the floor (the first rates'
+    # estimate) would otherwise end with budget unspent
+    tied = {r for r in later if r < plan.rungs - 1 and all(plan.rung_steps[q] == plan.rung_steps[rung] for q in range(rung, r + 1))}
     overhead = sum(sizes[r] * new_units(plan, r) * plan.rates.classifier_overhead for r in later)
     kept = sum(sizes[r] * new_units(plan, r) * plan.rung_steps[r] * step_seconds for r in tied)
     per_unit_scale = sum(sizes[r] * plan.rung_units[r] * plan.rung_steps[r] * step_seconds for r in later if r not in tied)
