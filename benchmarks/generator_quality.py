@@ -24,6 +24,12 @@ samples, next to the real test images' value). Throughput: ``generator.sample`` 
 quality figures are cached, timings are not), so run the final, all-cached invocation on a quiet
 machine.
 
+Quality against minutes (``--curve-minutes 5 10 15 30``): each spec trains as one run, stopped at
+each mark and resumed from its ``last.ckpt`` towards the next (the optimiser's learning rate is
+constant and the Timer's elapsed time resumes with the checkpoint, so the stages are one run); the
+generator at each mark is copied to ``NAME/curve/Mmin`` and evaluated like a row of the table.
+Without ``--max-steps`` the curve runs have no step limit: time alone ends each stage.
+
 Sampler sweep (ddpm, with ``--sweep``): ``--sweep-per-class`` images per class for each (sampler,
 steps), FID against the test set, and images/s (median of 3); and the guidance sweep, with CAS.
 """
@@ -32,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import time
 from pathlib import Path
@@ -92,12 +99,55 @@ def train(family: str, options: dict, data: LabeledImages, run: Path, args, max_
                 "threads": torch.get_num_threads(), "options": options}  # fmt: skip
 
     result = cached(run / "train.json", compute)
+    refuse_stale(run, family, options)
+    return result
+
+
+def refuse_stale(run: Path, family: str, options: dict) -> None:
+    """Stop if ``run`` holds a generator cached under this spec's name before a default changed."""
     stale = stale_options(synthaug.load(run / "generator"), family, **options) if (run / "generator").is_dir() else {}
-    if stale:  # cached under this spec's name before a default changed
+    if stale:
         changes = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in stale.items())
         raise SystemExit(f"{run} holds a {family} trained with other options ({changes}): name the spec's options "
                          f"(e.g. NAME={family}:{next(iter(stale))}=...), give another --out, or delete the folder")  # fmt: skip
-    return result
+
+
+def curve(family: str, options: dict, data: LabeledImages, run: Path, args) -> dict[float, Path]:
+    """The generator after each of ``args.curve_minutes`` minutes of one run, ``{minutes: stage folder}``."""
+    stages = {}
+    for minutes in sorted(args.curve_minutes):
+        stage = run / "curve" / f"{minutes:g}min"
+
+        def compute(minutes=minutes, stage=stage) -> dict:
+            last = run / "checkpoints" / "last.ckpt"
+            synthaug.fit(data, family, out=run, seed=0, max_steps=args.max_steps or 10**9,
+                         ckpt_path="last" if last.exists() else None, logger=False,
+                         trainer_kwargs={"max_time": {"minutes": minutes}}, **options)  # fmt: skip
+            checkpoint = torch.load(last, map_location="cpu", weights_only=True)
+            timer = next(v for k, v in checkpoint["callbacks"].items() if k.startswith("Timer"))
+            shutil.copytree(run / "generator", stage / "generator", dirs_exist_ok=True)
+            return {"steps": int(checkpoint["global_step"]), "seconds": float(timer["time_elapsed"]["train"]),
+                    "budget_minutes": minutes, "threads": torch.get_num_threads(), "options": options}  # fmt: skip
+
+        cached(stage / "train.json", compute)
+        refuse_stale(stage, family, options)
+        stages[minutes] = stage
+    return stages
+
+
+def print_curve(name: str, stages: dict[float, Path], results: dict, args) -> None:
+    first = next(iter(results.values()))
+    print(f"\n{name}: quality against training minutes, Fashion-MNIST {args.per_class} per class, "
+          f"{args.samples_per_class * 10:,} samples per point; real floor FID {first['floor']['fid']:.4f}, "
+          f"real CAS {first['cas']['real']:.1%}\n")  # fmt: skip
+    print("| minutes | steps | threads | FID | KID | precision | recall | coverage | CAS | near-copies |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for minutes, stage in stages.items():
+        t, r = json.loads((stage / "train.json").read_text()), results[minutes]
+        o = r["overall"]
+        print(f"| {t['seconds'] / 60:.1f} | {t['steps']} | {t['threads']} | {o['fid']:.3f} | {o['kid']:.4f} | "
+              f"{o['precision']:.3f} | {o['recall']:.3f} | {o['coverage']:.3f} | {r['cas']['synthetic']:.1%} | "
+              f"{r['memorization']['near_copy_share']:.2%} |")  # fmt: skip
 
 
 def compressed(method: str, teacher_run: Path, data: LabeledImages, run: Path, args) -> dict:
@@ -215,6 +265,8 @@ def main() -> None:
     parser.add_argument("--steps", nargs="+", default=[], metavar="NAME=N", help="steps of one spec (e.g. ar=20000 with the "
                         "time budget: equal wall time with the others)")
     parser.add_argument("--samples-per-class", type=int, default=1000)
+    parser.add_argument("--curve-minutes", nargs="+", type=float, default=None, metavar="M",
+                        help="instead of the table: each spec's quality after M minutes of one run (e.g. 5 10 15 30)")
     parser.add_argument("--sweep", action="store_true", help="the ddpm sampler and guidance sweeps")
     parser.add_argument("--compress", nargs="*", default=[], choices=METHODS, help="rows for compressed copies of 'ddpm'")
     parser.add_argument("--prune-steps", type=int, default=1000)
@@ -233,6 +285,12 @@ def main() -> None:
     root = Path(args.out) / f"fashion-mnist-{args.per_class}"
     specs = [parse_spec(spec) for spec in args.families]
     steps = {name: int(n) for name, n in (pair.split("=") for pair in args.steps)}
+    if args.curve_minutes:
+        for name, family, options in specs:
+            stages = curve(family, options, subset, root / name / "curve-run", args)
+            if args.stage == "all":
+                print_curve(name, stages, {m: quality(stage, test, train_full, subset, args) for m, stage in stages.items()}, args)
+        return
     trained = {name: train(family, options, subset, root / name, args, steps.get(name, args.max_steps))
                for name, family, options in specs}  # fmt: skip
     for method in args.compress:

@@ -4,9 +4,12 @@
 
 At 28x28, one channel, 10 classes, batch 64 for training and 128 for sampling:
 
-* synthaug's ddpm (its defaults: a UNet on 2x2 patches) against a diffusers ``UNet2DModel`` with
-  class embeddings and blocks (32, 64), the size closest to ours, trained on the same v-prediction
-  loss, and sampled with ``DPMSolverMultistepScheduler`` for the same 10 steps;
+* synthaug's ddpm (its defaults: the base size, a UNet on 2x2 patches, EDM's preconditioning and
+  loss) against a diffusers ``UNet2DModel`` with class embeddings and blocks (32, 64), the size
+  closest to ours, trained on the v-prediction loss (either loss is a few elementwise operations
+  beside the network), and sampled with ``DPMSolverMultistepScheduler`` for the same 10 steps;
+* the ddpm's other sizes (``size="small"`` and ``"large"``): their step's cost and share of the
+  peak, for the size ladder (no diffusers counterpart is timed for them);
 * the ddpm training step as synthaug runs it (Adam, then the EMA update) with its speed options:
   channels-last memory, a fused Adam, ``torch.compile``;
 * the vae and gan steps and their sampling.
@@ -167,8 +170,10 @@ def main() -> None:
     print(f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads; float32 torch.mm peak {peak:.1f} GFLOP/s; "
           f"synthaug ddpm {params(ddpm.unet) / 1e6:.2f}M parameters (UNet), diffusers UNet2DModel {params(unet) / 1e6:.2f}M\n")  # fmt: skip
 
+    sizes = {f"synthaug ddpm {size}": size for size in ("small", "large")}
     variants = {
         "synthaug ddpm": synthaug_step(create("ddpm", num_classes=CLASSES, image_shape=SHAPE), 64),
+        **{name: synthaug_step(create("ddpm", num_classes=CLASSES, image_shape=SHAPE, size=size), 64) for name, size in sizes.items()},
         "synthaug ddpm, channels-last": synthaug_step(create("ddpm", num_classes=CLASSES, image_shape=SHAPE), 64, channels_last=True),
         "synthaug ddpm, fused Adam": synthaug_step(create("ddpm", num_classes=CLASSES, image_shape=SHAPE), 64, fused=True),
         "diffusers UNet2DModel": diffusers_step(unet, 64),
@@ -183,7 +188,9 @@ def main() -> None:
         for name, fn in variants.items():
             rounds[name] += timed(fn, 1, args.train_inner)
     step_flops = {"synthaug ddpm": flops(synthaug_step(create("ddpm", num_classes=CLASSES, image_shape=SHAPE), 64)),
-                  "diffusers UNet2DModel": flops(diffusers_step(diffusers_unet(), 64))}  # fmt: skip
+                  "diffusers UNet2DModel": flops(diffusers_step(diffusers_unet(), 64)),
+                  **{name: flops(synthaug_step(create("ddpm", num_classes=CLASSES, image_shape=SHAPE, size=size), 64))
+                     for name, size in sizes.items()}}  # fmt: skip
     reference = statistics.median(rounds["diffusers UNet2DModel"])
     print("| training step (batch 64) | ms (median) | min-max | vs diffusers | GFLOP/step | GFLOP/s | share of mm peak |")
     print("|---|---:|---:|---:|---:|---:|---:|")
@@ -192,7 +199,7 @@ def main() -> None:
         f = step_flops.get(name.split(",")[0]) if "ddpm" in name or "diffusers" in name else None
         rate = f"{f / median / 1e9:.1f} | {f / median / 1e9 / peak:.0%}" if f else " | "
         gflop = f"{f / 1e9:.2f}" if f else ""
-        speed = f"{reference / median:.2f}x" if "ddpm" in name or "diffusers" in name else ""
+        speed = f"{reference / median:.2f}x" if ("ddpm" in name and name not in sizes) or "diffusers" in name else ""
         print(f"| {name} | {1000 * median:.0f} | {1000 * min(times):.0f}-{1000 * max(times):.0f} | {speed} | {gflop} | {rate} |")
 
     labels = torch.arange(args.sample_batch) % CLASSES

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from synthaug.generators.base import ConditionalGenerator, GeneratorConfig, Randomness, randn, register, update_ema
 from synthaug.generators.diffusion import SOLVERS, ConditionalUNet, NoiseSchedule, Solver
-from synthaug.generators.diffusion.augment import AUGMENT_DIM, augment, check_augmentations
+from synthaug.generators.diffusion.augment import AUGMENT_DIM, augment, check_augment_options
 from synthaug.generators.diffusion.edm import TIME_SCALE, EDMPreconditioning, check_edm, karras_sigmas, training_sigmas
 from synthaug.generators.diffusion.feedback import FEEDBACK_DEFAULTS, FeedbackGuidance, feedback_record
 from synthaug.generators.diffusion.solvers import DDIMSolver
@@ -162,11 +162,7 @@ class DDPMConfig(GeneratorConfig):
             if self.spacing is not None:
                 raise ValueError(f"spacing={self.spacing!r} applies to parameterization 'vp'; 'edm' samples on its own "
                                  "noise levels (sigma_min, sigma_max, rho): leave spacing unset")  # fmt: skip
-        if not 0 <= self.augment_p < 1:
-            raise ValueError(f"augment_p must lie in [0, 1) (0: no augmentation; EDM used 0.12), got {self.augment_p}")
-        self.augmentations = tuple(self.augmentations)
-        if self.augment_p > 0:
-            check_augmentations(self.augmentations, self.image_shape)
+        self.augmentations = check_augment_options(self.augment_p, self.augmentations, self.image_shape)
         check_sampling(self.sampler, self.steps, self.guidance, self.eta, self.timesteps, self.parameterization, self.churn)
 
 

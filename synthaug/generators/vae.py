@@ -4,6 +4,11 @@ The encoder halves the resolution while both sides are even and at least 8 pixel
 64 -> 32 -> 16 -> 8 -> 4, 8 -> 4); the decoder mirrors it with stride-2 transposed convolutions, so
 any size from 8x8 to 64x64 (and beyond) round-trips exactly. The class enters as a learned embedding
 next to the flattened encoder features and next to the latent code.
+
+``augment_p > 0`` trains on geometrically augmented images (flips, 90-degree rotations, shifts: the
+ddpm's non-leaking augmentation, :mod:`synthaug.generators.diffusion.augment`) with the augmentation's
+parameters added to the class embedding on both sides; sampling passes "no augmentation" (zeros), so
+the decoder learns from the augmented images without drawing them.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from synthaug.generators.base import ConditionalGenerator, GeneratorConfig, Randomness, randn, register
+from synthaug.generators.diffusion.augment import AUGMENT_DIM, augment, check_augment_options
 from synthaug.generators.shapes import num_halvings
 
 
@@ -36,9 +42,13 @@ class VAEConfig(GeneratorConfig):
     free_bits: float = 1.0
     #: scale of the prior noise at sampling time; < 1 trades diversity for sharper samples.
     temperature: float = 1.0
+    #: probability of each augmentation per training image (0: off), in [0, 1); see the module docstring
+    augment_p: float = 0.0
+    augmentations: tuple[str, ...] = ("xflip", "rot90", "translate")
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        self.augmentations = check_augment_options(self.augment_p, self.augmentations, self.image_shape)
         for name in ("latent_dim", "base_channels", "max_channels", "embed_dim"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -96,26 +106,43 @@ class ConditionalVAE(ConditionalGenerator):
             decoder += [nn.Conv2d(w_out, w_out, 3, padding=1), *_norm_act(w_out)]
         decoder.append(nn.Conv2d(widths[0], c, 3, padding=1))
         self.decoder = nn.Sequential(*decoder)
+        # created last, and only when used, so that augment_p=0 initialises (and trains) exactly as without it
+        self.augment_embed = nn.Linear(AUGMENT_DIM, 2 * config.embed_dim, bias=False) if config.augment_p > 0 else None
 
-    def encode(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean and log-variance of q(z | x, y), each ``(B, latent_dim)``."""
+    def _embeddings(self, labels: torch.Tensor, augment: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The encoder's and the decoder's class embeddings, each with the augmentation's added (none: zeros)."""
+        enc, dec = self.encoder_embed(labels), self.decoder_embed(labels)
+        if self.augment_embed is not None and augment is not None:
+            a_enc, a_dec = self.augment_embed(augment.to(enc.dtype)).chunk(2, dim=1)
+            enc, dec = enc + a_enc, dec + a_dec
+        return enc, dec
+
+    def encode(
+        self, images: torch.Tensor, labels: torch.Tensor, augment: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and log-variance of q(z | x, y), each ``(B, latent_dim)``; ``augment``: the images' augmentation
+        conditioning ``(B, AUGMENT_DIM)`` (None: not augmented)."""
         features = self.encoder(images).flatten(1)  # (B, C' * h * w)
-        stats = self.to_posterior(torch.cat([features, self.encoder_embed(labels)], dim=1))
+        stats = self.to_posterior(torch.cat([features, self._embeddings(labels, augment)[0]], dim=1))
         mean, logvar = stats.chunk(2, dim=1)
         return mean, logvar.clamp(-30.0, 20.0)
 
-    def decode(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Pixel logits ``(B, C, H, W)``; ``sigmoid`` of them is the mean intensity in ``[0, 1]``."""
-        h = self.from_latent(torch.cat([z, self.decoder_embed(labels)], dim=1))
+    def decode(self, z: torch.Tensor, labels: torch.Tensor, augment: torch.Tensor | None = None) -> torch.Tensor:
+        """Pixel logits ``(B, C, H, W)``; ``sigmoid`` of them is the mean intensity in ``[0, 1]``. Sampling
+        passes no ``augment``: the decoder draws unaugmented images."""
+        h = self.from_latent(torch.cat([z, self._embeddings(labels, augment)[1]], dim=1))
         return self.decoder(h.view(-1, *self.bottom_shape))  # (B, C', h, w) -> (B, C, H, W)
 
     def loss(
         self, images: torch.Tensor, labels: torch.Tensor, *, generator: torch.Generator | None = None
     ) -> dict[str, torch.Tensor]:
-        mean, logvar = self.encode(images, labels)
+        conditioning = None
+        if self.config.augment_p > 0:  # no random draw when off: augment_p=0 trains exactly as without the option
+            images, conditioning = augment(images, self.config.augment_p, generator=generator, kinds=self.config.augmentations)
+        mean, logvar = self.encode(images, labels, conditioning)
         eps = randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
         z = mean + eps * torch.exp(0.5 * logvar)  # reparameterisation trick
-        logits = self.decode(z, labels)
+        logits = self.decode(z, labels, conditioning)
         target = (images + 1.0) / 2.0
         # Per-image sums, averaged over the batch: the negative ELBO in nats.
         recon = F.binary_cross_entropy_with_logits(logits, target, reduction="none").flatten(1).sum(1).mean()

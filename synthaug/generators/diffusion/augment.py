@@ -1,5 +1,6 @@
-"""Non-leaking geometric augmentation for diffusion training (EDM's augmentation pipeline, after ADA:
-Karras et al. 2020, https://arxiv.org/abs/2006.06676, and 2022, https://arxiv.org/abs/2206.00364, appendix).
+"""Non-leaking geometric augmentation for generator training (EDM's augmentation pipeline, after ADA:
+Karras et al. 2020, https://arxiv.org/abs/2006.06676, and 2022, https://arxiv.org/abs/2206.00364, appendix);
+the ddpm's ``augment_p`` and the vae's.
 
 Each augmentation is applied to an image with probability ``p``, independently; its parameters are
 returned as a conditioning vector that the network receives with the noise level and the class. The
@@ -32,6 +33,17 @@ def check_augmentations(kinds: tuple[str, ...], image_shape: tuple[int, int, int
     _, h, w = image_shape
     if "rot90" in kinds and h != w:
         raise ValueError(f"rot90 needs square images, these are {h}x{w}; drop 'rot90' from augmentations")
+
+
+def check_augment_options(p: float, kinds: tuple[str, ...], image_shape: tuple[int, int, int]) -> tuple[str, ...]:
+    """Refuse ``p`` outside ``[0, 1)`` and, when ``p > 0``, bad ``kinds``; returns ``kinds`` as a tuple (a config's
+    ``augment_p`` and ``augmentations``)."""
+    if not 0 <= p < 1:
+        raise ValueError(f"augment_p must lie in [0, 1) (0: no augmentation; EDM used 0.12), got {p}")
+    kinds = tuple(kinds)
+    if p > 0:
+        check_augmentations(kinds, image_shape)
+    return kinds
 
 
 def _rand(shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device) -> Tensor:
