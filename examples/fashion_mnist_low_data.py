@@ -39,6 +39,7 @@ interrupted study resumes and a rerun computes only what is missing. The runs sh
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import torch
@@ -66,17 +67,18 @@ from synthaug.training import stale_options
 FAMILY_STEPS = {"vae": 2000, "ddpm": 3000, "gan": 6000, "ar": 3000}
 
 
-def trained_bank(family: str, subset: LabeledImages, run: Path, steps: int, per_class: int) -> SyntheticBank:
-    """``family`` trained on ``subset`` for ``steps`` (resumed if interrupted), and its bank."""
+def trained_bank(family: str, subset: LabeledImages, run: Path, steps: int, per_class: int, **options) -> SyntheticBank:
+    """``family`` trained on ``subset`` for ``steps`` with ``options`` (resumed if interrupted), and its bank."""
     if not (run / "generator" / "config.json").is_file():
         last = run / "checkpoints" / "last.ckpt"
-        synthaug.fit(subset, family, out=run, seed=0, max_steps=steps, ckpt_path="last" if last.exists() else None)
+        synthaug.fit(subset, family, out=run, seed=0, max_steps=steps, ckpt_path="last" if last.exists() else None, **options)
     generator = synthaug.load(run / "generator")
-    stale = stale_options(generator, family)
+    stale = stale_options(generator, family, **options)
     if stale:  # a default changed since this run was cached: do not mix two generators into one study
         changes = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in stale.items())
-        raise SystemExit(f"{run} holds a {family} trained with other options than today's defaults ({changes}): "
-                         "give another --out for a new study, or delete that folder to retrain it")  # fmt: skip
+        raise SystemExit(f"{run} holds a {family} trained with other options than these ({changes}): give another "
+                         f"--out for a new study, --generator-options {next(iter(stale))}=... to study that generator, "
+                         "or delete that folder to retrain it")  # fmt: skip
     return SyntheticBank.generate(generator, path=run / "bank", per_class=per_class, seed=1)
 
 
@@ -207,10 +209,22 @@ def main() -> None:
     parser.add_argument("--bases", nargs="+", default=None, choices=list(POLICY_NAMES),
                         help="run against the strong baselines: the real-only grid, and the first family's samples "
                              "appended / mixup / CutMix on each of these base policies (instead of the turn-2 arms)")
+    parser.add_argument("--generator-options", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="hyper-parameters of the first family (values read as JSON), e.g. parameterization=vp: "
+                             "the ddpm of the studies before EDM became its default")
     parser.add_argument("--feedback", type=float, default=None, metavar="SCALE",
                         help="with --bases: also a bank of the first family sampled with classifier feedback at this scale")
     args, steps, (k, n) = parse_study_arguments(parser, out="runs/fashion-mnist-low-data")
 
+    generator_options = {}
+    for pair in args.generator_options:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            parser.error(f"--generator-options {pair!r}: give KEY=VALUE")
+        try:
+            generator_options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            generator_options[key] = value
     train, test = load_fashion_mnist(split="train"), load_fashion_mnist(split="test")
     out = Path(args.out)
     jobs = [(size, seed, family) for size in args.sizes for seed in args.seeds for family in args.families]
@@ -220,7 +234,9 @@ def main() -> None:
         if args.stage == "generators" and index % n != k - 1:
             continue
         family_steps = steps.get(f"{family}@{size}", steps[family])
-        banks[family][(size, seed)] = trained_bank(family, train.subset(size, seed=seed), run, family_steps, args.bank_per_class)
+        options = generator_options if family == args.families[0] else {}
+        banks[family][(size, seed)] = trained_bank(family, train.subset(size, seed=seed), run, family_steps, args.bank_per_class,
+                                                   **options)  # fmt: skip
         if args.feedback and family == args.families[0]:
             banks.setdefault(f"{family} feedback", {})[(size, seed)] = feedback_bank(
                 train.subset(size, seed=seed), run, args.bank_per_class, args.feedback, seed, args.classifier_steps)
@@ -253,7 +269,7 @@ def main() -> None:
             runs += downstream(train, test, arms=chosen, sizes=[size], seeds=args.seeds, classifiers=(classifier,),
                                steps=args.classifier_steps, cache_dir=args.cache).runs  # fmt: skip
     report = save_report(train, test, {"seeds": args.seeds, "steps": args.classifier_steps, "batch_size": 64,
-                                       "subset_seed": None}, runs, out)  # fmt: skip
+                                       "subset_seed": None, "generator_options": generator_options}, runs, out)  # fmt: skip
     controls = controls_table(report, best, {arm.name for arm in every if arm.source is None or arm.source is real_copies})
     if controls:
         print("\n" + controls)
