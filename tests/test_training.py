@@ -1,6 +1,7 @@
 """Training through Lightning: outputs, exact resume, DDP, and that the model really learns."""
 
 import glob
+import logging
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from sklearn.linear_model import LogisticRegression
 import synthaug
 from synthaug.data.samplers import EpochShuffleSampler
 from synthaug.generators import get_family
-from tests.conftest import QUIET, TINY_VAE
+from tests.conftest import QUIET, TINY_DDPM, TINY_VAE
 
 
 @pytest.fixture(scope="module")
@@ -226,3 +227,18 @@ def test_bf16_mixed_precision_passes_through_to_lightning_and_resumes(small, tmp
     model = synthaug.fit(small, "vae", out=tmp_path, max_steps=5, ckpt_path="last", **opts)
     assert torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 5
     assert torch.isfinite(model.sample([0, 1])).all()
+
+
+def test_fit_advises_augmentation_to_a_ddpm_on_very_few_images(digits, tmp_path, caplog):
+    few = digits.subset(5, seed=0)
+    opts = {"max_steps": 1, "batch_size": 25, **QUIET}
+    with caplog.at_level(logging.WARNING, logger="synthaug.training"):
+        synthaug.fit(few, "ddpm", out=tmp_path / "a", **opts, **TINY_DDPM)
+    assert "a class has only 5 training images" in caplog.text and "augment_p=0.3" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="synthaug.training"):
+        synthaug.fit(few, "ddpm", out=tmp_path / "b", augment_p=0.3, **opts, **TINY_DDPM)  # augmented already
+        synthaug.fit(few, "vae", out=tmp_path / "c", **opts, **TINY_VAE)  # measured on the ddpm only
+        synthaug.fit(digits.subset(30, seed=0), "ddpm", out=tmp_path / "d", **opts, **TINY_DDPM)  # enough images
+        synthaug.fit(few, "ddpm", out=tmp_path / "a", ckpt_path="last", **{**opts, "max_steps": 2}, **TINY_DDPM)  # resumed
+    assert "training images" not in caplog.text
