@@ -86,19 +86,23 @@ def cached(path: Path, compute) -> dict:
     return result
 
 
-def train(family: str, options: dict, data: LabeledImages, run: Path, args, max_steps: int | None) -> dict:
-    def compute() -> dict:
-        last = run / "checkpoints" / "last.ckpt"
-        start = time.perf_counter()
-        synthaug.fit(data, family, out=run, seed=0, max_steps=max_steps, ckpt_path="last" if last.exists() else None,
-                     trainer_kwargs={"max_time": {"minutes": args.budget_minutes}}, **options)  # fmt: skip
-        checkpoint = torch.load(last, map_location="cpu", weights_only=True)
-        timer = next((v for k, v in checkpoint["callbacks"].items() if k.startswith("Timer")), None)
-        seconds = timer["time_elapsed"]["train"] if timer else time.perf_counter() - start
-        return {"steps": int(checkpoint["global_step"]), "seconds": float(seconds), "budget_minutes": args.budget_minutes,
-                "threads": torch.get_num_threads(), "options": options}  # fmt: skip
+def timed_fit(family: str, options: dict, data: LabeledImages, run: Path, max_steps: int | None, minutes: float,
+              **fit_options) -> dict:
+    """``synthaug.fit`` in ``run`` (resumed from its ``last.ckpt``) for ``max_steps`` or until ``minutes`` of training
+    in all; its steps and training seconds as the checkpoint's Timer counted them (a resume included)."""
+    last = run / "checkpoints" / "last.ckpt"
+    start = time.perf_counter()
+    synthaug.fit(data, family, out=run, seed=0, max_steps=max_steps, ckpt_path="last" if last.exists() else None,
+                 trainer_kwargs={"max_time": {"minutes": minutes}}, **fit_options, **options)  # fmt: skip
+    checkpoint = torch.load(last, map_location="cpu", weights_only=True)
+    timer = next((v for k, v in checkpoint["callbacks"].items() if k.startswith("Timer")), None)
+    seconds = timer["time_elapsed"]["train"] if timer else time.perf_counter() - start
+    return {"steps": int(checkpoint["global_step"]), "seconds": float(seconds), "budget_minutes": minutes,
+            "threads": torch.get_num_threads(), "options": options}  # fmt: skip
 
-    result = cached(run / "train.json", compute)
+
+def train(family: str, options: dict, data: LabeledImages, run: Path, args, max_steps: int | None) -> dict:
+    result = cached(run / "train.json", lambda: timed_fit(family, options, data, run, max_steps, args.budget_minutes))
     refuse_stale(run, family, options)
     return result
 
@@ -119,15 +123,9 @@ def curve(family: str, options: dict, data: LabeledImages, run: Path, args) -> d
         stage = run / "curve" / f"{minutes:g}min"
 
         def compute(minutes=minutes, stage=stage) -> dict:
-            last = run / "checkpoints" / "last.ckpt"
-            synthaug.fit(data, family, out=run, seed=0, max_steps=args.max_steps or 10**9,
-                         ckpt_path="last" if last.exists() else None, logger=False,
-                         trainer_kwargs={"max_time": {"minutes": minutes}}, **options)  # fmt: skip
-            checkpoint = torch.load(last, map_location="cpu", weights_only=True)
-            timer = next(v for k, v in checkpoint["callbacks"].items() if k.startswith("Timer"))
+            result = timed_fit(family, options, data, run, args.max_steps or 10**9, minutes, logger=False)
             shutil.copytree(run / "generator", stage / "generator", dirs_exist_ok=True)
-            return {"steps": int(checkpoint["global_step"]), "seconds": float(timer["time_elapsed"]["train"]),
-                    "budget_minutes": minutes, "threads": torch.get_num_threads(), "options": options}  # fmt: skip
+            return result
 
         cached(stage / "train.json", compute)
         refuse_stale(stage, family, options)

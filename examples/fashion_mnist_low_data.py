@@ -39,7 +39,6 @@ interrupted study resumes and a rerun computes only what is missing. The runs sh
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import torch
@@ -49,6 +48,7 @@ import synthaug
 from synthaug.bank import SyntheticBank
 from synthaug.classic import Transformed, classic_augmentation
 from synthaug.classifier import CLASSIFIERS, DEFAULT_STEPS, make_classifier, train_classifier
+from synthaug.cli.common import parse_options
 from synthaug.data import LabeledImages, load_fashion_mnist
 from synthaug.evaluation import (
     Arm,
@@ -216,15 +216,10 @@ def main() -> None:
                         help="with --bases: also a bank of the first family sampled with classifier feedback at this scale")
     args, steps, (k, n) = parse_study_arguments(parser, out="runs/fashion-mnist-low-data")
 
-    generator_options = {}
-    for pair in args.generator_options:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            parser.error(f"--generator-options {pair!r}: give KEY=VALUE")
-        try:
-            generator_options[key] = json.loads(value)
-        except json.JSONDecodeError:
-            generator_options[key] = value
+    try:
+        generator_options = parse_options(args.generator_options, "--generator-options")
+    except ValueError as error:
+        parser.error(str(error))
     train, test = load_fashion_mnist(split="train"), load_fashion_mnist(split="test")
     out = Path(args.out)
     jobs = [(size, seed, family) for size in args.sizes for seed in args.seeds for family in args.families]

@@ -78,9 +78,11 @@ class LineProgress(Callback):
         self._next = step + self.every * total
         loss = trainer.callback_metrics.get("train/loss")
         loss_text = f" loss {float(loss):.4g}" if loss is not None else ""
+        # the display the caller asked for (enable_progress_bar), written where tqdm's bar would go; not a log record
         stream = self.stream or sys.stderr
-        print(f"{self.description}: step {step}/{total} ({100 * step / max(total, 1):.0f}%){loss_text}, "
-              f"{time.perf_counter() - self._start:.0f} s", file=stream, flush=True)  # fmt: skip
+        stream.write(f"{self.description}: step {step}/{total} ({100 * step / max(total, 1):.0f}%){loss_text}, "
+                     f"{time.perf_counter() - self._start:.0f} s\n")  # fmt: skip
+        stream.flush()
 
 
 def progress_callback(description: str = "training") -> Callback:

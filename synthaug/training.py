@@ -337,8 +337,9 @@ def fit(
     out = Path(out)
     ckpt_path = _checked_resume(ckpt_path, out)
     config = cls.config_class.from_dict({"num_classes": data.num_classes, "image_shape": data.image_shape, **options})
-    if initial is None and ckpt_path is None:
-        _advise_augmentation(family, config, data)
+    advice = config.training_advice(data.class_counts()) if initial is None and ckpt_path is None else None
+    if advice:
+        log.warning(advice)
     module = GeneratorModule(family, config.to_dict(), list(data.class_names), lr=lr, seed=seed)
     if initial is not None:
         module.generator.load_state_dict(initial.state_dict())
@@ -377,22 +378,6 @@ def fit(
         save(trained, out / "generator")
         save_image_grid(class_grid(trained, 8, seed=seed), out / "samples.png", nrow=8)
     return trained
-
-
-#: a ddpm trained without augmentation on classes this small copied its training images (BENCHMARKS.md:
-#: at 10 Fashion-MNIST images per class, 40% near-copies after 5,200 steps; none with augment_p=0.3)
-FEW_IMAGES_PER_CLASS = 25
-
-
-def _advise_augmentation(family: str, config: Any, data: LabeledImages) -> None:
-    """Logs a warning when a ddpm is about to train without augmentation on very few images per class."""
-    fewest = min(data.class_counts())
-    if family == "ddpm" and getattr(config, "augment_p", None) == 0 and fewest < FEW_IMAGES_PER_CLASS:
-        log.warning(
-            "a class has only %d training images: with 10 images per class (Fashion-MNIST) the ddpm without "
-            "augmentation copied its training images (40%% of samples were near-copies after 5,200 steps), while "
-            "augment_p=0.3 kept near-copies at 0%% and raised CAS from 72.1 to 75.2%% (BENCHMARKS.md); pass "
-            "augment_p=0.3 and check the samples' near-copies with synthaug.evaluate", fewest)  # fmt: skip
 
 
 def _callbacks(

@@ -52,6 +52,10 @@ class GeneratorConfig:
         with), else today's default."""
         return cls.from_dict({**cls.saved_defaults, **values})
 
+    def training_advice(self, class_counts: Sequence[int]) -> str | None:
+        """A warning for training this config on classes of ``class_counts`` images, or None (``fit`` logs it)."""
+        return None
+
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> GeneratorConfig:
         """The config from a dict (JSON, the CLI's ``--set``), each value checked against its field's type."""
