@@ -63,6 +63,14 @@ def best_in_tables(paths: list[str], size: int, seed: int, classifier: str = "cn
     return best
 
 
+def with_regret(row: dict[str, Any], tables: list[str]) -> dict[str, Any]:
+    """``row`` with the best arm of ``tables`` for its subset and its regret: how far its test accuracy lies below it."""
+    best = best_in_tables(tables, row["size"], row["seed"])
+    row["best_in_tables"], row["best_test"] = best if best else (None, None)
+    row["regret"] = 100 * (max(row["best_test"], row["test"]) - row["test"]) if best else None
+    return row
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--part", choices=["regret", "honest"], default="regret", help="names the output folder only")
@@ -76,6 +84,8 @@ def main() -> None:
     parser.add_argument("--min-rung-share", type=float, default=None,
                         help="the shortest rung's share of the last rung's steps (default: the library's, 1/3)")
     parser.add_argument("--bases", nargs="+", default=["classic", "TA"], help="baselines synthetic samples are added to")
+    parser.add_argument("--guidance", nargs="+", type=float, default=None,
+                        help="race the ddpm's samples at these guidance scales (default: its own scale only)")
     parser.add_argument("--classifier-steps", type=int, default=DEFAULT_STEPS, help="steps of the test-set runs")
     parser.add_argument("--tables", nargs="*", default=["runs/fashion-mnist-low-data/downstream.json", "runs/baselines/downstream.json"])
     parser.add_argument("--threads", type=int, default=None)
@@ -92,13 +102,15 @@ def main() -> None:
         for seed in args.seeds:
             folder = out / f"size-{size}" / f"seed-{seed}"
             if (folder / "row.json").is_file():  # done before (another process may run other seeds into the same --out)
-                rows.append(json.loads((folder / "row.json").read_text()))
+                # regret is taken against the tables as they are now: a study table may be completed after the race
+                rows.append(with_regret(json.loads((folder / "row.json").read_text()), args.tables))
                 continue
             subset = train.subset(size, seed=seed)
             started = time.perf_counter()
             extra = {} if args.min_rung_share is None else {"min_rung_share": args.min_rung_share}
             report = synthaug.recommend(subset, budget_minutes=args.budget, families=args.families, seed=seed, rule=args.rule,
-                                        splits=args.splits, eta=args.eta, bases=args.bases, out=folder, **extra)  # fmt: skip
+                                        splits=args.splits, eta=args.eta, bases=args.bases, guidance=args.guidance, out=folder,
+                                        **extra)  # fmt: skip
             minutes = (time.perf_counter() - started) / 60
             recipe = load_recipe(report.recipe)
             chosen = recipe_arm(recipe, f"recommended: {recipe.name}")
@@ -109,14 +121,12 @@ def main() -> None:
                                 steps=args.classifier_steps, classic_options=recipe.classic_options, cache_dir=args.cache)  # fmt: skip
             accuracy = {r["arm"]: r["accuracy"] for r in tested.runs}
             accuracy.setdefault(chosen.name, accuracy[baseline_arm.name])
-            best = best_in_tables(args.tables, size, seed)
             row = {"size": size, "seed": seed, "recommended": recipe.name, "synthetic": recipe.is_synthetic,
                    "validation_gain": [mine["gain"], mine["low"], mine["high"]],
                    "minutes": minutes, "baseline": report.baseline, "test": accuracy[chosen.name],
-                   "baseline_test": accuracy[baseline_arm.name], "verdict": report.verdict,
-                   "best_in_tables": best[0] if best else None, "best_test": best[1] if best else None}  # fmt: skip
+                   "baseline_test": accuracy[baseline_arm.name], "verdict": report.verdict}  # fmt: skip
             row["test_gain"] = 100 * (row["test"] - row["baseline_test"])
-            row["regret"] = 100 * (max(row["best_test"], row["test"]) - row["test"]) if best else None
+            row = with_regret(row, args.tables)
             (folder / "row.json").write_text(json.dumps(row, indent=2, default=str))
             rows.append(row)
             print(f"size {size} seed {seed}: {report.verdict} ({minutes:.1f} min); test {100 * row['test']:.2f}% vs "

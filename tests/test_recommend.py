@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from synthaug.augment import SyntheticAugment
+from synthaug.bank import SyntheticBank
 from synthaug.cli import main
 from synthaug.data import load_digits
 from synthaug.evaluation import Arm, baseline_arms, policy_arm, real_copies, synthetic_arms
@@ -330,3 +331,43 @@ def test_a_lightning_module_factory_races_what_reaches_it_through_the_data(small
     banks = {"ddpm": GeneratorBanks("ddpm", tmp_path, seed=0, options={}, per_class=10)}
     raced = default_candidates(banks, ("classic", "TA"), lightning_module=True)
     assert [a.name for a in raced] == ["real + classic", "real + classic + ddpm"]
+
+
+def test_guidance_scales_race_as_sources_that_share_one_generator(small, tmp_path):
+    sources = [GeneratorBanks("ddpm", tmp_path / "generators", seed=0, options=TINY_DDPM, per_class=20,
+                              sample_options={"guidance": g}) for g in (0.0, 2.0)]  # fmt: skip
+    assert [s.label for s in sources] == ["ddpm g0", "ddpm g2"]
+    arms = [Arm("real + classic", classic=True)] + [Arm(f"real + classic + {s.label}", s, ratio=0.5, classic=True) for s in sources]
+    report = recommend(small, budget_minutes=10, out=tmp_path, candidates=arms, rule="mean", **FAST)
+    assert {row["name"] for row in report.rows} == {arm.name for arm in arms}
+    assert report.plan["banks_per_generator"] == 2
+    first_fold = validation_splits(small, 2, seed=0)[0][0]
+    run = sources[0].run_dir(first_fold)
+    assert run == sources[1].run_dir(first_fold)  # one generator for both scales
+    assert len(list((tmp_path / "generators").glob("ddpm-*"))) <= 2  # one per fold at most (the second only if a scale survived)
+    assert sorted(p.name for p in run.glob("bank*")) == ["bank-guidance-0.0", "bank-guidance-2.0"]
+    manifests = [json.loads((run / name / "manifest.json").read_text()) for name in ("bank-guidance-0.0", "bank-guidance-2.0")]
+    assert [m["sample_options"]["guidance"] for m in manifests] == [0.0, 2.0]
+    assert manifests[0]["generator"] == manifests[1]["generator"]
+    first, second = (SyntheticBank.open(run / name) for name in ("bank-guidance-0.0", "bank-guidance-2.0"))
+    assert not torch.equal(first.images(torch.arange(20)), second.images(torch.arange(20)))  # same noise, other scale
+    recipe = load_recipe(tmp_path / "recipe.json")
+    if recipe.is_synthetic:  # the recipe names the chosen scale's bank
+        chosen = {s.label: s for s in sources}[recipe.name.rsplit(" + ", 1)[1]]
+        assert recipe.bank == chosen.bank_dir(first_fold).resolve()
+    names = [a.name for a in default_candidates({s.label: s for s in sources}, ("classic",), lightning_module=False)]
+    assert {"real + classic + ddpm g0 mixup", "real + classic + ddpm g2 cutmix", "real + classic + ddpm g2"} <= set(names)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"guidance": (1.0, 1.0)}, "guidance scales must differ"),
+    ({"guidance": (-1.0,)}, r"guidance scales lie in \[0, 20\]"),
+    ({"guidance": (float("nan"),)}, r"guidance scales lie in \[0, 20\]"),
+    ({"guidance": ()}, "non-empty list of scales"),
+    ({"guidance": (1.0,), "families": ("vae",)}, "which family 'vae' does not have"),
+    ({"guidance": (1.0,), "candidates": [Arm("real"), Arm("real + classic", classic=True)]}, "give each GeneratorBanks"),
+])  # fmt: skip
+def test_bad_guidance_is_one_clear_line_before_any_training(small, tmp_path, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        recommend(small, budget_minutes=5, out=tmp_path, **kwargs)
+    assert not (tmp_path / "generators").exists()

@@ -43,6 +43,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--validation", metavar="FOLDER", help="score on this image folder instead of validation folds of DATA (default: folds)")
     p.add_argument("--classifier", default="cnn", choices=("cnn", "resnet"), help="the yardstick network")
     p.add_argument("--families", nargs="+", default=["ddpm"], metavar="FAMILY", help="generator families to race")
+    p.add_argument("--guidance", type=float, nargs="+", metavar="SCALE",
+                   help="race the ddpm's samples at each classifier-free guidance scale, e.g. --guidance 0 1 2, chosen by "
+                        "the validation folds (default: the generator's own scale)")  # fmt: skip
     p.add_argument("--splits", type=positive_int, default=3, help="validation folds")
     p.add_argument("--repeats", type=positive_int, help="seeds per fold (default: 1, or 3 with --validation)")
     p.add_argument("--rule", default="interval", choices=("interval", "mean"),
@@ -120,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         report = recommend(
             data, budget_minutes=args.budget, classifier=args.classifier, families=args.families, validation=validation,
-            splits=args.splits, repeats=args.repeats, seed=args.seed, out=args.out, storage=args.storage,
+            splits=args.splits, repeats=args.repeats, seed=args.seed, out=args.out, storage=args.storage, guidance=args.guidance,
             study_name=args.study, rule=args.rule, classifier_steps=args.classifier_steps,
             generator_steps=args.generator_steps, generator_options=_generator_options(args.set),
             bank_per_class=args.bank_per_class, classic_options={} if hflip else {"hflip": False},

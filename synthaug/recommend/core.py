@@ -53,10 +53,16 @@ class GeneratorBanks:
 
     Cached as ``root/FAMILY-SUBSET/`` with ``generator/``, ``checkpoints/last.ckpt`` and ``bank/`` (the
     layout of the low-data study's ``trained_bank``); an interrupted training resumes from ``last.ckpt``.
+    ``sample_options`` (e.g. ``{"guidance": 2.0}`` for a ddpm) make a bank of their own, ``bank-KEY-VALUE/``,
+    from the same generator: sources that differ only in how they sample share one training. ``label``
+    names the source in candidates (default: the family, and the options as ``g2`` for guidance 2).
     """
 
-    def __init__(self, family: str, root: Path, *, seed: int, options: Mapping[str, Any], per_class: int) -> None:
+    def __init__(self, family: str, root: Path, *, seed: int, options: Mapping[str, Any], per_class: int,
+                 sample_options: Mapping[str, Any] | None = None, label: str | None = None) -> None:  # fmt: skip
         self.family, self.root, self.seed, self.options, self.per_class = family, root, seed, dict(options), per_class
+        self.sample_options = dict(sample_options or {})
+        self.label = label or " ".join([family, *(_option_label(k, v) for k, v in sorted(self.sample_options.items()))])
         self.steps = 0
         self.on_made: Callable[[], None] | None = None
         self.fresh = 0  # generators trained or banks sampled by this object (their time is not a classifier's)
@@ -64,6 +70,11 @@ class GeneratorBanks:
 
     def run_dir(self, subset: LabeledImages) -> Path:
         return self.root / f"{self.family}-{_sha(subset)}"
+
+    def bank_dir(self, subset: LabeledImages) -> Path:
+        """Where the bank of ``subset``'s generator with this source's sample options lies."""
+        suffix = "".join(f"-{key}-{value}" for key, value in sorted(self.sample_options.items()))
+        return self.run_dir(subset) / f"bank{suffix}"
 
     def train(self, subset: LabeledImages, steps: int) -> None:
         """Trains (or resumes) the generator to ``steps``."""
@@ -83,23 +94,30 @@ class GeneratorBanks:
                 self.fresh += 1
                 self.train(subset, self.steps)
                 marker.write_text(json.dumps({"steps": self.steps}))
-            fresh = not (run / "bank" / "manifest.json").is_file()
+            bank = self.bank_dir(subset)
+            fresh = not (bank / "manifest.json").is_file()
             self.fresh += fresh
-            self._made[key] = SyntheticBank.generate(load(run / "generator"), path=run / "bank", per_class=self.per_class,
-                                                     seed=derive_seed(self.seed, "bank"))  # fmt: skip
+            # one seed for every sampling option: banks that differ only in guidance start from the same noise
+            self._made[key] = SyntheticBank.generate(load(run / "generator"), path=bank, per_class=self.per_class,
+                                                     seed=derive_seed(self.seed, "bank"), sample_options=self.sample_options)  # fmt: skip
             if fresh and self.on_made is not None:
                 self.on_made()
         return self._made[key]
 
 
+def _option_label(key: str, value: Any) -> str:
+    return f"g{value:g}" if key == "guidance" else f"{key}={value}"
+
+
 def default_candidates(banks: Mapping[str, GeneratorBanks], bases: Sequence[str], *, lightning_module: bool) -> list[Arm]:
-    """The real-only grid (:func:`~synthaug.evaluation.baseline_arms`) and, on each of ``bases``, every family's
-    samples appended and mixed in (mixup, CutMix). A LightningModule trains itself, so only what reaches it
-    through the dataset is raced (flips and shifts, appended samples)."""
+    """The real-only grid (:func:`~synthaug.evaluation.baseline_arms`) and, on each of ``bases``, every source's
+    samples appended and mixed in (mixup, CutMix), named by the source's label (a family, or a family and its
+    guidance scale). A LightningModule trains itself, so only what reaches it through the dataset is raced
+    (flips and shifts, appended samples)."""
     arms = baseline_arms()
     for base in bases:
-        for family, source in banks.items():
-            arms += synthetic_arms(family, source, policy_arm(base), controls=False)
+        for label, source in banks.items():
+            arms += synthetic_arms(label, source, policy_arm(base), controls=False)
     if lightning_module:
         arms = [arm for arm in arms if arm.policy is None and arm.mix_alpha is None and not arm.label_smoothing]
     return arms
@@ -130,6 +148,34 @@ def _check_candidates(arms: Sequence[Arm]) -> None:
                              f"recipe holds are {sorted(ARM_DEFAULTS)}")  # fmt: skip
 
 
+def _check_guidance(guidance: Sequence[float] | None, families: Sequence[str], candidates: Sequence[Arm] | None) -> list[float] | None:
+    """The guidance scales to race, checked: distinct numbers in the ddpm's range, for families that guide."""
+    if guidance is None:
+        return None
+    if candidates is not None:
+        raise ValueError("guidance= shapes the default candidates; with candidates=, give each GeneratorBanks its own "
+                         "sample_options={'guidance': ...} instead")  # fmt: skip
+    from synthaug.generators.ddpm import MAX_GUIDANCE
+
+    if isinstance(guidance, (str, bytes)) or not isinstance(guidance, Sequence) or not guidance:
+        raise ValueError(f"guidance must be a non-empty list of scales such as (0, 1, 2), got {guidance!r}")
+    scales = []
+    for value in guidance:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= MAX_GUIDANCE:
+            raise ValueError(f"guidance scales lie in [0, {MAX_GUIDANCE:g}] (0: unconditional, 1: conditional, >1: "
+                             f"stronger), got {value!r}")  # fmt: skip
+        scales.append(float(value))
+    if len(set(scales)) != len(scales):
+        raise ValueError(f"guidance scales must differ, got {list(guidance)}")
+    unguided = [f for f in families if "guidance" not in GENERATORS[f].config_class.options()]
+    if unguided:
+        raise ValueError(f"guidance= races classifier-free guidance scales, which family {unguided[0]!r} does not have: "
+                         "race it in a separate call, or drop guidance=")  # fmt: skip
+    if not families:
+        raise ValueError("guidance= needs a generator family that guides (families=('ddpm',))")
+    return scales
+
+
 def _calibrate(
     arms: Sequence[Arm], banks: Mapping[str, GeneratorBanks], context: _Context, validation: LabeledImages,
     recipe: TrainingRecipe, need_generators: bool,
@@ -147,7 +193,7 @@ def _calibrate(
     rates = Rates(classifier_overhead=max(0.0, times[1] - first * step), classifier_step=step)
     if need_generators:
         g_warm, g_first, g_second = GENERATOR_CALIBRATION_STEPS
-        for bank in banks.values():  # the slowest family sets the rate (the plan gives all the same steps)
+        for bank in {b.family: b for b in banks.values()}.values():  # the slowest family sets the rate (the plan gives all the same steps)
             timed = []
             for steps in GENERATOR_CALIBRATION_STEPS:
                 started = time.perf_counter()
@@ -182,6 +228,7 @@ def recommend(
     study_name: str = "recommend",
     candidates: Sequence[Arm] | None = None,
     bases: Sequence[str] = ("classic", "TA"),
+    guidance: Sequence[float] | None = None,
     eta: int = 3,
     min_rung_share: float = MIN_RUNG_SHARE,
     rule: Rule = "interval",
@@ -215,6 +262,10 @@ def recommend(
             file that several processes share; every process runs the same call (default: a journal in ``out``).
         candidates: :class:`~synthaug.evaluation.Arm` s to race instead of the default grid.
         bases: the baselines (``"classic"``, ``"TA"``, ``"RA"``) that synthetic samples are added to.
+        guidance: classifier-free guidance scales to race (e.g. ``(0, 1, 2)``; families that guide, the ddpm):
+            each scale samples its own bank from the same generators and is a source of its own in the
+            candidates ("ddpm g2 mixup"), so the scale is chosen by the validation folds, for what it does to
+            the classifier, not by FID. Default: the generator's own scale only.
         min_rung_share: the first rungs' share of ``max_classifier_steps`` when the budget allows, else of the
             last rung's steps (strong augmentation ranks low in short runs; see :data:`MIN_RUNG_SHARE`).
         rule: a synthetic recipe wins when its gain's whole 95% interval is above 0 (``"interval"``) or its mean is (``"mean"``).
@@ -245,6 +296,7 @@ def recommend(
         repeats = 3 if validation is not None else 1
     if eta < 2 or repeats < 1:
         raise ValueError(f"eta must be >= 2 and repeats >= 1, got {eta} and {repeats}")
+    scales = _check_guidance(guidance, families, candidates)
     out = Path(out)
     if validation is not None:
         check_validation(data, validation)
@@ -257,11 +309,17 @@ def recommend(
     lightning_module = callable(factory) and isinstance(factory(), L.LightningModule)
     if bank_per_class is None:  # 16 samples per training image of the largest class, as the low-data study's 1,000 at 60
         bank_per_class = min(1000, max(100, 16 * max(parts[0][0].class_counts())))
-    banks = {family: GeneratorBanks(family, out / "generators", seed=seed, options=(generator_options or {}).get(family, {}),
-                                    per_class=bank_per_class) for family in families}  # fmt: skip
+    banks = {}
+    for family in families:
+        for sampling in [{}] if scales is None else [{"guidance": scale} for scale in scales]:
+            source = GeneratorBanks(family, out / "generators", seed=seed, options=(generator_options or {}).get(family, {}),
+                                    per_class=bank_per_class, sample_options=sampling)  # fmt: skip
+            banks[source.label] = source
     arms = list(candidates) if candidates is not None else default_candidates(banks, bases, lightning_module=lightning_module)
     _check_candidates(arms)
-    banks = {arm.source.family: arm.source for arm in arms if isinstance(arm.source, GeneratorBanks)}  # those raced
+    banks = {arm.source.label: arm.source for arm in arms if isinstance(arm.source, GeneratorBanks)}  # those raced
+    generator_families = sorted({bank.family for bank in banks.values()})
+    banks_per_generator = max([sum(b.family == f for b in banks.values()) for f in generator_families], default=1)
     by_name = {arm.name: arm for arm in arms}
     synthetic = [arm.name for arm in arms if _source_kind(arm) == "bank"]
     baselines = [arm.name for arm in arms if arm.name not in synthetic]
@@ -275,6 +333,8 @@ def recommend(
                 "min_rung_share": min_rung_share,
                 "classifier_steps": classifier_steps, "max_classifier_steps": max_classifier_steps,
                 "generator_steps": generator_steps}  # fmt: skip
+    if scales is not None:  # only when raced: studies planned before the option resume as they were
+        settings["guidance"] = list(scales)
     cache = _Cache(out / "runs")
     held_out = [_HeldOut(validation_part, allow_overlap=False) for _, validation_part in parts]
 
@@ -293,10 +353,11 @@ def recommend(
         else:
             rates = _calibrate(arms, banks, context(*units[0]), parts[0][1], training, bool(synthetic))
             budget = budget_minutes * 60 - (time.perf_counter() - started)
-            plan = make_plan([a.name for a in arms], synthetic, units, families=list(banks), classes=data.num_classes,
+            plan = make_plan([a.name for a in arms], synthetic, units, families=generator_families, classes=data.num_classes,
                              rates=rates, budget=budget, eta=eta, classifier_steps=classifier_steps,
                              max_classifier_steps=max_classifier_steps, generator_steps=generator_steps,
-                             bank_per_class=bank_per_class, min_rung_share=min_rung_share)  # fmt: skip
+                             bank_per_class=bank_per_class, min_rung_share=min_rung_share,
+                             banks_per_generator=banks_per_generator)  # fmt: skip
             plan.data, plan.settings = fingerprint, json.loads(json.dumps(settings))
             base.set_user_attr("plan", plan.to_dict())
         logger.info("plan: %s", plan.to_dict())
@@ -348,7 +409,7 @@ def recommend(
     run = chosen.source.run_dir(parts[0][0]) if kind == "bank" else None
     recipe_file = recipe_of(
         chosen.name, {**chosen.options(), "source": kind}, class_names=data.class_names, image_shape=data.image_shape,
-        bank=run / "bank" if run else None, generator=run / "generator" if run else None,
+        bank=chosen.source.bank_dir(parts[0][0]) if run else None, generator=run / "generator" if run else None,
         classic_options=dict(classic_options or {}), synthetic_helps=report.synthetic_helps, verdict=report.verdict,
         baseline=report.baseline, gains=[{k: r[k] for k in ("name", "gain", "low", "high", "accuracy", "rung", "units")}
                                          for r in report.rows],
@@ -418,8 +479,8 @@ class _Tracker:
         self.done += self.plan.run_seconds(rung)
         self._emit()
 
-    def generator_done(self) -> None:
-        self.done += self.plan.generator_seconds(self.classes)
+    def generator_done(self) -> None:  # called once a bank is sampled: a generator's share per bank
+        self.done += self.plan.generator_seconds(self.classes) / self.plan.banks_per_generator
         self._emit()
 
     def result(self, name: str, accuracies: list[float], emit: bool = True) -> None:

@@ -101,6 +101,8 @@ class Plan:
     #: seconds the race may take after calibration (0: the steps were given, and stay)
     budget: float = 0.0
     max_steps: int = 3000
+    #: banks sampled from each generator (one per guidance scale raced)
+    banks_per_generator: int = 1
 
     @property
     def rungs(self) -> int:
@@ -119,9 +121,10 @@ class Plan:
         return cls(**value)
 
     def generator_seconds(self, classes: int) -> float:
-        """One generator trained and sampled to its bank."""
+        """One generator trained and sampled to its banks."""
         r = self.rates
-        return r.generator_overhead + self.generator_steps * r.generator_step + self.bank_per_class * classes * r.sample
+        sampled = self.banks_per_generator * self.bank_per_class * classes * r.sample
+        return r.generator_overhead + self.generator_steps * r.generator_step + sampled
 
     def run_seconds(self, rung: int) -> float:
         """One classifier run at ``rung``."""
@@ -191,6 +194,7 @@ def make_plan(
     generator_steps: int | None = None,
     bank_per_class: int = 1000,
     min_rung_share: float = MIN_RUNG_SHARE,
+    banks_per_generator: int = 1,
 ) -> Plan:
     """The largest race that fits ``budget`` seconds (or the given step counts, checked against it).
 
@@ -211,7 +215,7 @@ def make_plan(
         floor = min(final_steps, round(min_rung_share * final_steps) if floor is None else floor)
         steps = [max(1, round(final_steps / eta ** (count - 1 - r)), floor) for r in range(count)]
         made = Plan(list(candidates), list(synthetic), list(units), steps, rung_units, eta, list(families), gen_steps,
-                    bank_per_class, rates)  # fmt: skip
+                    bank_per_class, rates, banks_per_generator=banks_per_generator)  # fmt: skip
         runs = sum((n + 1 if r else n) * new_units(made, r) * made.run_seconds(r) for r, n in enumerate(sizes))
         made.estimate = runs + generators * made.generator_seconds(classes)
         return made
@@ -235,7 +239,8 @@ def make_plan(
             gen_steps = generator_steps
         else:
             r = rates
-            left = GENERATOR_SHARE * budget / generators - r.generator_overhead - bank_per_class * classes * r.sample
+            left = (GENERATOR_SHARE * budget / generators - r.generator_overhead
+                    - banks_per_generator * bank_per_class * classes * r.sample)  # fmt: skip
             gen_steps = int(min(gen_default, max(gen_min, left / max(r.generator_step, 1e-9))))
     if classifier_steps is not None:
         return plan(classifier_steps, gen_steps)
