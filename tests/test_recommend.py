@@ -310,9 +310,11 @@ def test_the_command_runs_a_race_and_writes_the_recipe(tmp_path, capsys, monkeyp
         raise KeyboardInterrupt
 
     monkeypatch.setattr(sys.modules["synthaug.recommend"], "recommend", fake)
-    argv = ["recommend", "digits", "--budget", "1.5h", "--out", str(tmp_path), "--set", "ddpm.base_channels=8", "--no-progress"]
+    argv = ["recommend", "digits", "--budget", "1.5h", "--out", str(tmp_path), "--set", "ddpm.base_channels=8", "--no-progress",
+            "--guidance", "0", "2"]  # fmt: skip
     assert main(argv) == 130
     assert calls["budget_minutes"] == 90 and calls["generator_options"] == {"ddpm": {"base_channels": 8}}
+    assert calls["guidance"] == [0.0, 2.0]
     assert calls["classic_options"] == {"hflip": False} and len(calls["data"]) == 500
     assert "interrupted; rerun the same command to resume" in capsys.readouterr().err
 
