@@ -55,7 +55,7 @@ from synthaug.evaluation.report import feature_metrics
 from synthaug.generators.base import sample_uint8
 from synthaug.metrics.features import domain_classifier
 from synthaug.seeding import torch_generator
-from synthaug.training import stale_options
+from synthaug.training import describe_stale, stale_options
 from synthaug.visualize import class_grid, save_image_grid
 
 SWEEP = [("dpm++2m", 10), ("dpm++2m", 20), ("dpm++2m", 50), ("dpm++2m", 250), ("ddim", 10), ("ddim", 20)]
@@ -111,7 +111,7 @@ def refuse_stale(run: Path, family: str, options: dict) -> None:
     """Stop if ``run`` holds a generator cached under this spec's name before a default changed."""
     stale = stale_options(synthaug.load(run / "generator"), family, **options) if (run / "generator").is_dir() else {}
     if stale:
-        changes = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in stale.items())
+        changes = describe_stale(stale)
         raise SystemExit(f"{run} holds a {family} trained with other options ({changes}): name the spec's options "
                          f"(e.g. NAME={family}:{next(iter(stale))}=...), give another --out, or delete the folder")  # fmt: skip
 

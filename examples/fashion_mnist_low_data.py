@@ -62,7 +62,7 @@ from synthaug.evaluation import (
 )
 from synthaug.evaluation.arms import POLICY_NAMES
 from synthaug.policies import AugmentPolicy
-from synthaug.training import stale_options
+from synthaug.training import describe_stale, stale_options
 
 FAMILY_STEPS = {"vae": 2000, "ddpm": 3000, "gan": 6000, "ar": 3000}
 
@@ -75,7 +75,7 @@ def trained_bank(family: str, subset: LabeledImages, run: Path, steps: int, per_
     generator = synthaug.load(run / "generator")
     stale = stale_options(generator, family, **options)
     if stale:  # a default changed since this run was cached: do not mix two generators into one study
-        changes = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in stale.items())
+        changes = describe_stale(stale)
         raise SystemExit(f"{run} holds a {family} trained with other options than these ({changes}): give another "
                          f"--out for a new study, --generator-options {next(iter(stale))}=... to study that generator, "
                          "or delete that folder to retrain it")  # fmt: skip

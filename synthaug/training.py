@@ -220,6 +220,11 @@ def stale_options(generator: ConditionalGenerator, family: str, **options: Any) 
     return {k: (have.get(k), wanted.get(k)) for k in sorted(set(have) | set(wanted)) if have.get(k) != wanted.get(k)}
 
 
+def describe_stale(stale: dict[str, tuple[Any, Any]]) -> str:
+    """:func:`stale_options`' result as one phrase for an error message: ``"option: trained -> today, ..."``."""
+    return ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in stale.items())
+
+
 def _with_defaults(family: str | None, config: dict[str, Any]) -> dict[str, Any]:
     """A checkpoint's config with the options added since it was written at the values it trained with
     (:meth:`GeneratorConfig.from_saved`), so that it resumes; as saved if it does not make a valid config."""

@@ -195,7 +195,7 @@ def test_a_checkpoint_from_before_the_new_options_still_resumes(small, tmp_path)
 
 
 def test_edm_is_the_default_and_a_save_from_before_loads_as_the_vp_it_trained(small, tmp_path):
-    from synthaug.training import stale_options
+    from synthaug.training import describe_stale, stale_options
 
     assert create("ddpm", num_classes=3, image_shape=(1, 8, 8), **TINY_DDPM).config.parameterization == "edm"
     vp = synthaug.fit(small, "ddpm", out=tmp_path, max_steps=2, batch_size=25, **QUIET, **TINY_VP)
@@ -211,6 +211,7 @@ def test_edm_is_the_default_and_a_save_from_before_loads_as_the_vp_it_trained(sm
     # a study that reuses a cached generator sees that today's default would train another one
     assert stale_options(loaded, "ddpm", **TINY_DDPM) == {"parameterization": ("vp", "edm")}
     assert stale_options(loaded, "ddpm", **TINY_VP) == {}
+    assert describe_stale(stale_options(loaded, "ddpm", **TINY_DDPM)) == "parameterization: 'vp' -> 'edm'"
 
 
 def test_compressing_an_edm_generator_keeps_it_edm(small, tmp_path):
