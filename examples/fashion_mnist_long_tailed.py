@@ -26,6 +26,9 @@ three (``--all-seed-families``, ``--few-seeds``); their rows pair with the basel
 The CNN runs every arm; the ResNet runs plain training, classic augmentation, logit adjustment, mixup
 and mixup + DRW, and the first family's arms on them.
 
+``--arms`` runs a chosen few (each with the arms it is compared with), e.g. the strongest baselines
+and the first family on them when CPU time is short.
+
 Everything is cached (generators, banks, one JSON per run); a rerun computes only what is missing.
 """
 
@@ -34,7 +37,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from fashion_mnist_low_data import FAMILY_STEPS, parse_study_arguments, save_report, trained_bank
+from fashion_mnist_low_data import FAMILY_STEPS, parse_study_arguments, save_report, select_arms, trained_bank
 
 from synthaug.classifier import CLASSIFIERS
 from synthaug.data import LabeledImages, load_fashion_mnist
@@ -59,6 +62,8 @@ def main() -> None:
                              "family's samples on them")
     parser.add_argument("--full-classifiers", nargs="+", default=["cnn"], choices=CLASSIFIERS,
                         help="classifiers that run every arm; the others run the baselines and the first family's arms")
+    parser.add_argument("--arms", nargs="+", default=None, metavar="ARM",
+                        help="run only these arms, by name, with the arms they are compared with (default: all)")
     args, steps, (k, n) = parse_study_arguments(parser, out="runs/fashion-mnist-long-tailed")
 
     train, test = load_fashion_mnist(split="train"), load_fashion_mnist(split="test")
@@ -73,6 +78,9 @@ def main() -> None:
 
     jobs = [(seed, family) for seed in args.seeds for family in args.families if seed in seeds_of(family)]
     banks: dict[str, dict] = {family: {} for family in args.families}
+    first = args.families[0]
+    every = long_tail_baselines(policies=args.policies) + long_tail_arms(banks, techniques=[first], policies=args.policies)
+    selected = select_arms(every, args.arms, "--arms", parser) if args.arms else None  # checked before anything trains
     for index, (seed, family) in enumerate(jobs):
         if args.stage == "generators" and index % n != k - 1:
             continue
@@ -82,7 +90,6 @@ def main() -> None:
     if args.stage == "generators":
         return
 
-    first = args.families[0]
     common = {"sizes": [args.head], "steps": args.classifier_steps, "subsets": subset, "groups": {"rarest 3": rarest(3)},
               "cache_dir": args.cache}  # fmt: skip
     runs: dict[tuple, dict] = {}
@@ -96,6 +103,8 @@ def main() -> None:
             if classifier not in args.full_classifiers:  # the strongest baselines and the first family on them
                 partial = PARTIAL | {a.name for a in long_tail_baselines(policies=args.policies)[7:]}
                 arms = [a for a in arms if a.name in partial or first in a.name]
+            if selected is not None:
+                arms = [a for a in arms if a.name in selected]
             for run in downstream(train, test, arms=arms, seeds=list(seeds), classifiers=(classifier,), **common).runs:
                 runs[(run["classifier"], run["arm"], run["seed"])] = run  # baselines run once, cached, whatever the call
     runs = list(runs.values())

@@ -139,6 +139,22 @@ def parse_study_arguments(parser: argparse.ArgumentParser, out: str) -> tuple[ar
     return args, steps, (k, n)
 
 
+def select_arms(arms: list[Arm], names: list[str], flag: str, parser: argparse.ArgumentParser) -> set[str]:
+    """The names of ``arms`` to run for ``names`` given on the command line (``flag``), with every arm
+    they are compared with (``against``, followed to its end), so that each chosen arm has its
+    comparison. An unknown name is a parser error that lists the study's arms."""
+    by_name = {arm.name: arm for arm in arms}
+    unknown = set(names) - set(by_name) - {"real"}  # downstream always adds real only
+    if unknown:
+        parser.error(f"{flag}: unknown {sorted(unknown)}; the arms are {list(by_name)}")
+    chosen: set[str] = set()
+    for name in names:
+        while name is not None and name not in chosen:
+            chosen.add(name)
+            name = by_name[name].against if name in by_name else None
+    return chosen
+
+
 def save_report(train: LabeledImages, test: LabeledImages, settings: dict, runs: list[dict], out: Path) -> DownstreamReport:
     """Writes the study's report (Markdown, JSON, plot) under ``out``, prints its table and returns it."""
     report = DownstreamReport(list(train.class_names), len(test), settings, runs)
@@ -205,7 +221,7 @@ def main() -> None:
     parser.add_argument("--full-sizes", nargs="+", type=int, default=[60])
     parser.add_argument("--partial-sizes", nargs="+", type=int, default=[60])
     parser.add_argument("--partial-arms", nargs="+", default=None, metavar="ARM",
-                        help="the arms of the partial runs, by name (default: the core arms)")
+                        help="the arms of the partial runs, by name, with the arms they are compared with (default: the core arms)")
     parser.add_argument("--bases", nargs="+", default=None, choices=list(POLICY_NAMES),
                         help="run against the strong baselines: the real-only grid, and the first family's samples "
                              "appended / mixup / CutMix on each of these base policies (instead of the turn-2 arms)")
@@ -247,10 +263,7 @@ def main() -> None:
         core = {"real", "real + classic", f"real + classic + {best}", f"real + classic + {best} teacher",
                 "real + classic + real copies teacher", f"real + classic + {best} then real"}  # fmt: skip
     if args.partial_arms:
-        unknown = set(args.partial_arms) - {arm.name for arm in every} - {"real"}  # downstream always adds real only
-        if unknown:
-            parser.error(f"--partial-arms: unknown {sorted(unknown)}; the arms are {[arm.name for arm in every]}")
-        core = set(args.partial_arms)
+        core = select_arms(every, args.partial_arms, "--partial-arms", parser)
     families = {f"real + classic + {family} 0.5" for family in args.families[1:]}
     runs = []
     for classifier in args.classifiers:

@@ -1,5 +1,6 @@
 """Every example runs end to end (with small budgets) as the script a user would run."""
 
+import argparse
 import json
 import subprocess
 import sys
@@ -72,6 +73,29 @@ def test_fashion_mnist_long_tailed_study(fashion_root, tmp_path):
     report = json.loads((tmp_path / "lt" / "downstream.json").read_text())
     counts = {tuple(r["counts"]) for r in report["runs"] if r["seed"] == 0}
     assert len(counts) == 1 and sorted(next(iter(counts)), reverse=True)[0] == 12 and min(next(iter(counts))) == 3
+    picked = subprocess.run(argv + ["--arms", "classic + logit adjustment + vae 1"], capture_output=True, text=True,
+                            timeout=300, cwd=EXAMPLES)  # fmt: skip
+    assert picked.returncode == 0, picked.stderr[-3000:]
+    table = [line for line in picked.stdout.splitlines() if line.startswith("| 12 | ")]
+    arms = {fields[2] if fields[1] == "cnn" else fields[1] for fields in (line.split(" | ") for line in table)}
+    assert arms == {"real", "real + classic", "classic + logit adjustment", "classic + logit adjustment + vae 1"}, arms
+
+
+def test_select_arms_keeps_what_each_arm_is_compared_with(monkeypatch, capsys):
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+    from fashion_mnist_low_data import select_arms
+
+    from synthaug.evaluation import Arm
+
+    arms = [Arm("real + classic", classic=True), Arm("classic + LA", classic=True, logit_adjust=1.0, against="real + classic"),
+            Arm("classic + LA + x", classic=True, logit_adjust=1.0, against="classic + LA"),
+            Arm("classic + mixup", classic=True, mixup_alpha=0.2, against="real + classic")]  # fmt: skip
+    parser = argparse.ArgumentParser()
+    assert select_arms(arms, ["classic + LA + x"], "--arms", parser) == {"classic + LA + x", "classic + LA", "real + classic"}
+    assert select_arms(arms, ["real"], "--arms", parser) == {"real"}  # downstream adds it to every study
+    with pytest.raises(SystemExit):
+        select_arms(arms, ["classic + LA", "classic + nope"], "--arms", parser)
+    assert "--arms: unknown ['classic + nope']; the arms are ['real + classic', 'classic + LA'" in capsys.readouterr().err
 
 
 def test_fashion_mnist_low_data_study_against_the_strong_baselines(fashion_root, tmp_path):
