@@ -373,3 +373,29 @@ def test_bad_guidance_is_one_clear_line_before_any_training(small, tmp_path, kwa
     with pytest.raises(ValueError, match=message):
         recommend(small, budget_minutes=5, out=tmp_path, **kwargs)
     assert not (tmp_path / "generators").exists()
+
+
+def _banks(root, **kwargs):
+    return GeneratorBanks("ddpm", root, **{"seed": 0, "options": TINY_DDPM, "per_class": 20, **kwargs})
+
+
+@pytest.mark.parametrize("second, message", [
+    ({"sample_options": {"guidance": 2.0}, "label": "ddpm"}, "two GeneratorBanks labelled 'ddpm': give each its own label="),
+    ({"options": {**TINY_DDPM, "base_channels": 16}, "label": "ddpm small"}, "different seeds or options into one folder"),
+    ({"seed": 1, "label": "ddpm seed 1"}, "different seeds or options into one folder"),
+    ({"per_class": 40, "label": "ddpm 40"}, "banks of 20 and 40 per class into one folder"),
+])  # fmt: skip
+def test_sources_that_would_clash_are_one_clear_line_before_any_training(small, tmp_path, second, message):
+    sources = [_banks(tmp_path / "generators"), _banks(tmp_path / "generators", **second)]
+    arms = [Arm("real + classic", classic=True)] + [Arm(f"real + classic + {i}", s, ratio=0.5, classic=True)
+                                                    for i, s in enumerate(sources)]  # fmt: skip
+    with pytest.raises(ValueError, match=message):
+        recommend(small, budget_minutes=5, out=tmp_path, candidates=arms, **FAST)
+    assert not (tmp_path / "generators").exists()
+    shared = _banks(tmp_path / "generators")  # one source in two candidates, or two that differ only in sampling: fine
+    other_root = _banks(tmp_path / "elsewhere", options={**TINY_DDPM, "base_channels": 16}, label="ddpm small")
+    from synthaug.recommend.core import _check_candidates
+
+    _check_candidates([Arm("real"), Arm("a", shared, ratio=0.5), Arm("b", shared, ratio=0.5, classic=True),
+                       Arm("c", _banks(tmp_path / "generators", sample_options={"guidance": 2.0}), ratio=0.5),
+                       Arm("d", other_root, ratio=0.5)])  # fmt: skip
