@@ -140,7 +140,7 @@ def _check_candidates(arms: Sequence[Arm]) -> None:
         raise ValueError(f"recommend needs at least 2 candidates with distinct names, got {names}")
     if not any(_source_kind(arm) != "bank" for arm in arms):
         raise ValueError("recommend needs at least one real-only candidate (a baseline) to measure gains against")
-    _check_sources([arm for arm in arms if isinstance(arm.source, GeneratorBanks)])
+    _check_sources([(arm.name, arm.source) for arm in arms if isinstance(arm.source, GeneratorBanks)])
     default = Arm("default").options()
     for arm in arms:
         extra = {k: v for k, v in arm.options().items() if k not in ARM_DEFAULTS and v != default.get(k)}
@@ -149,28 +149,26 @@ def _check_candidates(arms: Sequence[Arm]) -> None:
                              f"recipe holds are {sorted(ARM_DEFAULTS)}")  # fmt: skip
 
 
-def _check_sources(arms: Sequence[Arm]) -> None:
-    """Distinct ``GeneratorBanks`` must not share a label (the race keys its sources by label) nor a folder
-    in which they would train or sample differently."""
+def _check_sources(sources: Sequence[tuple[str, GeneratorBanks]]) -> None:
+    """Distinct ``GeneratorBanks`` (each with the name of a candidate that uses it) must not share a label
+    (the race keys its sources by label) nor a folder in which they would train or sample differently."""
     by_label: dict[str, tuple[str, GeneratorBanks]] = {}
     by_run: dict[tuple[Path, str], tuple[str, GeneratorBanks]] = {}
     by_bank: dict[tuple[Path, str, str], tuple[str, GeneratorBanks]] = {}
-    for arm in arms:
-        source = arm.source
-        assert isinstance(source, GeneratorBanks)
-        other_arm, other = by_label.setdefault(source.label, (arm.name, source))
+    for name, source in sources:
+        other_arm, other = by_label.setdefault(source.label, (name, source))
         if other is not source:
-            raise ValueError(f"candidates {other_arm!r} and {arm.name!r} take samples from two GeneratorBanks labelled "
+            raise ValueError(f"candidates {other_arm!r} and {name!r} take samples from two GeneratorBanks labelled "
                              f"{source.label!r}: give each its own label= (or let both use one GeneratorBanks)")  # fmt: skip
         run = (Path(source.root), source.family)
-        other_arm, other = by_run.setdefault(run, (arm.name, source))
+        other_arm, other = by_run.setdefault(run, (name, source))
         if (other.seed, other.options) != (source.seed, source.options):
-            raise ValueError(f"candidates {other_arm!r} and {arm.name!r} would train {source.family} generators with "
+            raise ValueError(f"candidates {other_arm!r} and {name!r} would train {source.family} generators with "
                              f"different seeds or options into one folder ({source.root}): give each GeneratorBanks "
                              "its own root")  # fmt: skip
-        other_arm, other = by_bank.setdefault((*run, repr(sorted(source.sample_options.items()))), (arm.name, source))
+        other_arm, other = by_bank.setdefault((*run, repr(sorted(source.sample_options.items()))), (name, source))
         if other.per_class != source.per_class:
-            raise ValueError(f"candidates {other_arm!r} and {arm.name!r} would sample banks of {other.per_class} and "
+            raise ValueError(f"candidates {other_arm!r} and {name!r} would sample banks of {other.per_class} and "
                              f"{source.per_class} per class into one folder: give them the same per_class")  # fmt: skip
 
 
